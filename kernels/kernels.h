@@ -1,0 +1,115 @@
+// kernels.h — the math of bertrank, behind one dispatch table.
+//
+// Kernels know nothing of the model: raw pointers, sizes and strides only. Every kernel has a
+// scalar reference (kernels/ref/) that is the test oracle and the fallback; the AVX2+FMA and
+// AVX-512 versions (kernels/x86/...) are compiled with their own flags and chosen once at
+// start-up from cpuid. BERTRANK_ISA=ref|avx2|avx512 forces one (refused if the CPU lacks it).
+//
+// Conventions for every kernel below
+//   - Matrices are row-major; `ld*` is the distance in floats between consecutive rows.
+//   - Sizes are in elements. "size m*n" means the buffer holds at least that many floats.
+//   - No alignment is required of callers; packed buffers are 64-byte aligned by the packer.
+//   - Sizes that are not multiples of the SIMD width or tile are handled by the same kernels.
+//   - Kernels never throw and never allocate on the hot path except where noted (scratch).
+//   - Threading: gemm and attention parallelise internally with OpenMP; the elementwise and
+//     row kernels are called per row block by the caller or are cheap enough to run serially.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace bertrank::kernels {
+
+enum class Isa : int { ref = 0, avx2 = 1, avx512 = 2 };
+const char* isa_name(Isa isa);
+
+// Epilogue fused into the GEMM store: C = act(A·Wᵀ + bias) (+ residual).
+enum class Activation : int { none = 0, gelu_erf = 1, gelu_tanh = 2 };
+
+// ---- GEMM ---------------------------------------------------------------------------------
+// Linear layer, as torch.nn.Linear: C[m×n] = act(A[m×k] · Wᵀ + bias[n]) + R[m×n]
+//   W is the torch weight, size n*k row-major (out_features × in_features).
+//   The weight is packed once (at model load) by gemm_pack into an ISA-private layout of
+//   gemm_packed_floats(n, k) floats, 64-byte aligned by the caller's allocator.
+//   bias may be null; residual may be null (ldr ignored then). The residual is added after the
+//   activation. C may alias residual exactly (same pointer and ld), never partially.
+//   m may be anything >= 1, including 1 (a single token: the kernel then streams the packed
+//   weights once, a GEMV).
+struct GemmArgs {
+  int m = 0, n = 0, k = 0;
+  const float* a = nullptr;       // size m*lda
+  int lda = 0;
+  const float* packed_w = nullptr;  // from gemm_pack of the same table
+  const float* bias = nullptr;      // size n, or null
+  const float* residual = nullptr;  // size m*ldr, or null
+  int ldr = 0;
+  float* c = nullptr;  // size m*ldc
+  int ldc = 0;
+  Activation act = Activation::none;
+};
+
+// ---- Attention ----------------------------------------------------------------------------
+// Multi-head self-attention over packed variable-length sequences (no padding anywhere).
+//   Sequence s owns token rows [seq_offsets[s], seq_offsets[s+1]); seq_offsets has nseq+1
+//   entries, non-decreasing, starting at 0. Tokens of different sequences never attend to each
+//   other. For head h, token t: q = qkv[t*ld_qkv + h*head_dim ...], k at offset hidden, v at
+//   offset 2*hidden, where hidden = num_heads*head_dim (the fused QKV projection's layout).
+//   out[t*ld_out + h*head_dim ...] = softmax(q·Kᵀ·scale)·V. Softmax is computed online
+//   (running max and sum) so the S×S score matrix is never materialised in full.
+struct AttentionArgs {
+  const float* qkv = nullptr;  // size T*ld_qkv, T = seq_offsets[nseq]
+  int ld_qkv = 0;
+  float* out = nullptr;  // size T*ld_out
+  int ld_out = 0;
+  const int32_t* seq_offsets = nullptr;  // size nseq+1
+  int nseq = 0;
+  int num_heads = 0;
+  int head_dim = 0;
+  float scale = 1.0f;  // usually 1/sqrt(head_dim)
+};
+
+struct KernelTable {
+  Isa isa;
+
+  // GEMM (see above).
+  size_t (*gemm_packed_floats)(int n, int k);
+  void (*gemm_pack)(const float* w, int n, int k, float* packed);
+  void (*gemm)(const GemmArgs& args);
+
+  void (*attention)(const AttentionArgs& args);
+
+  // LayerNorm over rows: out[i] = (x[i] + r[i] - mean) / sqrt(var + eps) * gamma + beta,
+  // for m rows of n; residual may be null. out may alias x or residual. ld = row stride.
+  void (*layernorm)(int m, int n, const float* x, int ldx, const float* residual, int ldr,
+                    const float* gamma, const float* beta, float eps, float* out, int ldo);
+
+  // In-place activations over n contiguous floats.
+  void (*gelu_erf)(size_t n, float* x);   // 0.5 x (1 + erf(x/√2)), exact
+  void (*gelu_tanh)(size_t n, float* x);  // 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³)))
+  void (*tanh_inplace)(size_t n, float* x);
+
+  // Softmax over each of m rows of n (in place).
+  void (*softmax_rows)(int m, int n, float* x, int ld);
+
+  // Pooling over rows [0, rows) of a [rows × n] block (ld = row stride) into out[n].
+  void (*pool_mean)(int rows, int n, const float* x, int ld, float* out);
+  void (*pool_max)(int rows, int n, const float* x, int ld, float* out);
+
+  // x /= max(||x||₂, 1e-12) in place (as torch.nn.functional.normalize).
+  void (*l2_normalize)(size_t n, float* x);
+
+  float (*dot)(size_t n, const float* a, const float* b);
+};
+
+// The table for the best ISA this CPU supports, or the one BERTRANK_ISA forces. Chosen once,
+// on first call (thread-safe). Throws std::runtime_error if BERTRANK_ISA names an ISA this CPU
+// (or build) lacks, or a name it does not know.
+const KernelTable& active();
+
+// A specific table, or null if the CPU or the build lacks it. For tests and benchmarks.
+const KernelTable* kernels_for(Isa isa);
+
+// Whether this CPU (and OS) supports the ISA.
+bool cpu_supports(Isa isa);
+
+}  // namespace bertrank::kernels

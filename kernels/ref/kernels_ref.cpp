@@ -1,0 +1,166 @@
+// Scalar reference of every kernel in kernels.h: the test oracle and the fallback.
+// Written for clarity; accumulations are in float like the SIMD kernels (except where noted),
+// so tolerances against them scale with the reduction length.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/ref/kernels_ref.h"
+
+namespace bertrank::kernels::ref {
+
+size_t gemm_packed_floats(int n, int k) { return size_t(n) * size_t(k); }
+
+void gemm_pack(const float* w, int n, int k, float* packed) {
+  std::memcpy(packed, w, sizeof(float) * size_t(n) * size_t(k));
+}
+
+static inline float act_apply(Activation act, float x) {
+  switch (act) {
+    case Activation::gelu_erf: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case Activation::gelu_tanh: {
+      const float c = 0.79788456080286536f;  // sqrt(2/pi)
+      return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
+    }
+    case Activation::none: break;
+  }
+  return x;
+}
+
+void gemm(const GemmArgs& g) {
+#pragma omp parallel for schedule(static)
+  for (int i = 0; i < g.m; ++i) {
+    const float* a = g.a + size_t(i) * g.lda;
+    for (int j = 0; j < g.n; ++j) {
+      const float* w = g.packed_w + size_t(j) * g.k;
+      float s = 0.0f;
+      for (int p = 0; p < g.k; ++p) s += a[p] * w[p];
+      if (g.bias) s += g.bias[j];
+      s = act_apply(g.act, s);
+      if (g.residual) s += g.residual[size_t(i) * g.ldr + j];
+      g.c[size_t(i) * g.ldc + j] = s;
+    }
+  }
+}
+
+void attention(const AttentionArgs& a) {
+  const int hidden = a.num_heads * a.head_dim;
+#pragma omp parallel
+  {
+    std::vector<float> scores;
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int s = 0; s < a.nseq; ++s) {
+      for (int h = 0; h < a.num_heads; ++h) {
+        const int t0 = a.seq_offsets[s], t1 = a.seq_offsets[s + 1];
+        scores.resize(size_t(std::max(t1 - t0, 0)));
+        for (int t = t0; t < t1; ++t) {
+          const float* q = a.qkv + size_t(t) * a.ld_qkv + size_t(h) * a.head_dim;
+          float mx = -INFINITY;
+          for (int u = t0; u < t1; ++u) {
+            const float* kk = a.qkv + size_t(u) * a.ld_qkv + hidden + size_t(h) * a.head_dim;
+            float d = 0.0f;
+            for (int e = 0; e < a.head_dim; ++e) d += q[e] * kk[e];
+            d *= a.scale;
+            scores[size_t(u - t0)] = d;
+            mx = std::max(mx, d);
+          }
+          float sum = 0.0f;
+          for (int u = t0; u < t1; ++u) {
+            float e = std::exp(scores[size_t(u - t0)] - mx);
+            scores[size_t(u - t0)] = e;
+            sum += e;
+          }
+          float* o = a.out + size_t(t) * a.ld_out + size_t(h) * a.head_dim;
+          for (int e = 0; e < a.head_dim; ++e) o[e] = 0.0f;
+          for (int u = t0; u < t1; ++u) {
+            const float* v = a.qkv + size_t(u) * a.ld_qkv + 2 * size_t(hidden) + size_t(h) * a.head_dim;
+            const float p = scores[size_t(u - t0)] / sum;
+            for (int e = 0; e < a.head_dim; ++e) o[e] += p * v[e];
+          }
+        }
+      }
+    }
+  }
+}
+
+void layernorm(int m, int n, const float* x, int ldx, const float* residual, int ldr,
+               const float* gamma, const float* beta, float eps, float* out, int ldo) {
+  std::vector<float> row(size_t(std::max(n, 0)));
+  for (int i = 0; i < m; ++i) {
+    const float* xi = x + size_t(i) * ldx;
+    for (int j = 0; j < n; ++j) row[j] = xi[j] + (residual ? residual[size_t(i) * ldr + j] : 0.0f);
+    double mean = 0.0;
+    for (int j = 0; j < n; ++j) mean += row[j];
+    mean /= n;
+    double var = 0.0;
+    for (int j = 0; j < n; ++j) var += (row[j] - mean) * (row[j] - mean);
+    var /= n;
+    const float inv = float(1.0 / std::sqrt(var + double(eps)));
+    float* o = out + size_t(i) * ldo;
+    for (int j = 0; j < n; ++j) o[j] = (row[j] - float(mean)) * inv * gamma[j] + beta[j];
+  }
+}
+
+void gelu_erf(size_t n, float* x) {
+  for (size_t i = 0; i < n; ++i) x[i] = act_apply(Activation::gelu_erf, x[i]);
+}
+void gelu_tanh(size_t n, float* x) {
+  for (size_t i = 0; i < n; ++i) x[i] = act_apply(Activation::gelu_tanh, x[i]);
+}
+void tanh_inplace(size_t n, float* x) {
+  for (size_t i = 0; i < n; ++i) x[i] = std::tanh(x[i]);
+}
+
+void softmax_rows(int m, int n, float* x, int ld) {
+  for (int i = 0; i < m; ++i) {
+    float* r = x + size_t(i) * ld;
+    float mx = -INFINITY;
+    for (int j = 0; j < n; ++j) mx = std::max(mx, r[j]);
+    float s = 0.0f;
+    for (int j = 0; j < n; ++j) {
+      r[j] = std::exp(r[j] - mx);
+      s += r[j];
+    }
+    for (int j = 0; j < n; ++j) r[j] /= s;
+  }
+}
+
+void pool_mean(int rows, int n, const float* x, int ld, float* out) {
+  for (int j = 0; j < n; ++j) out[j] = 0.0f;
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < n; ++j) out[j] += x[size_t(i) * ld + j];
+  const float inv = rows > 0 ? 1.0f / float(rows) : 0.0f;
+  for (int j = 0; j < n; ++j) out[j] *= inv;
+}
+
+void pool_max(int rows, int n, const float* x, int ld, float* out) {
+  for (int j = 0; j < n; ++j) out[j] = rows > 0 ? x[j] : 0.0f;
+  for (int i = 1; i < rows; ++i)
+    for (int j = 0; j < n; ++j) out[j] = std::max(out[j], x[size_t(i) * ld + j]);
+}
+
+void l2_normalize(size_t n, float* x) {
+  double s = 0.0;
+  for (size_t i = 0; i < n; ++i) s += double(x[i]) * x[i];
+  const float inv = float(1.0 / std::max(std::sqrt(s), 1e-12));
+  for (size_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float dot(size_t n, const float* a, const float* b) {
+  float s = 0.0f;
+  for (size_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+const KernelTable& table() {
+  static const KernelTable t = {
+      Isa::ref,      gemm_packed_floats, gemm_pack, gemm,     attention, layernorm,
+      gelu_erf,      gelu_tanh,          tanh_inplace, softmax_rows, pool_mean, pool_max,
+      l2_normalize,  dot,
+  };
+  return t;
+}
+
+}  // namespace bertrank::kernels::ref

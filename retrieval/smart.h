@@ -1,0 +1,40 @@
+// smart.h — readers for the SMART test collections (Cranfield, MEDLINE, ...) and their
+// relevance judgements, as kept in ../shared/data/ir (see its README).
+//
+// SMART collection file: records start with ".I <id>"; a line ".X" (one capital letter, e.g.
+// .T title, .A authors, .B bibliography, .W text) starts field X; the lines after it belong to
+// it. A field's text is its lines joined with "\n", stripped of leading and trailing ASCII
+// whitespace. A record's `text` is its .W field when that is non-empty, else its .T field
+// (Cranfield's .W already begins with the title; MEDLINE has only .W).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace bertrank::retrieval {
+
+struct SmartRecord {
+  std::string id;                             // the text after ".I ", trimmed
+  std::map<char, std::string> fields;         // field letter -> text
+  std::string text;                           // .W if non-empty, else .T
+};
+
+// Throws std::runtime_error (file name and line number) on unreadable files or text before
+// the first ".I" line.
+std::vector<SmartRecord> read_smart_file(const std::string& path);
+
+// One relevance judgement.
+struct Qrel {
+  std::string query_id;
+  std::string doc_id;
+  int grade = 1;
+};
+
+// Reads judgements in the forms of ../shared/data/ir: "q d grade" (Cranfield, 3 columns) or
+// TREC "q 0 d grade" (4 columns). Blank lines are skipped; anything else is an error naming the
+// line.
+std::vector<Qrel> read_qrels_file(const std::string& path);
+
+}  // namespace bertrank::retrieval

@@ -1,0 +1,8 @@
+// Each `bertrank` subcommand lives in its own tools/cmd_<name>.cpp and registers itself here.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace bertrank::cli {
+void add_tokenize_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+}  // namespace bertrank::cli
