@@ -18,7 +18,8 @@
 //      becomes a single [UNK].
 //   5. Post-processing: "[CLS] a [SEP]" (type 0) or "[CLS] a [SEP] b [SEP]" (b has type 1);
 //      truncation `longest_first` to max_length counted *with* the special tokens; optional
-//      padding with [PAD] (type 0, mask 0, offsets (0,0)).
+//      padding with [PAD] (type 0, mask 0, offsets (0,0)). As in tokenizers, a max_length
+//      smaller than the number of special tokens (2 single, 3 pair) disables truncation.
 //
 // Offsets are [start, end) code-point indices into the original text; special tokens and
 // padding have (0, 0). The tokenizer is immutable after construction and thread-safe.
@@ -107,6 +108,8 @@ class WordPieceTokenizer {
   int unk_id() const;
 
  private:
+  Encoding encode_impl(std::string_view a, const std::string_view* b, const EncodeOptions& opt) const;
+  void finish_batch(std::vector<Encoding>& out, const EncodeOptions& opt) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

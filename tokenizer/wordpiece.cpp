@@ -1,0 +1,518 @@
+// WordPiece tokenizer: one pass over the UTF-8 input does decoding, special-token splitting,
+// BertNormalizer and BertPreTokenizer at once, handing each finished word to WordPiece. ASCII
+// takes a table-driven fast path; everything else asks utf8proc for its Unicode properties.
+#include "tokenizer/wordpiece.h"
+
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace bertrank::tokenizer {
+
+namespace {
+
+// ---- UTF-8 decoding with U+FFFD for each maximal ill-formed subsequence (WHATWG rule) -------
+// Returns the code point starting at s[i] and advances i.
+inline char32_t decode_utf8(const unsigned char* s, size_t n, size_t& i) {
+  const unsigned char b0 = s[i];
+  if (b0 < 0x80) {
+    ++i;
+    return b0;
+  }
+  int need;
+  char32_t cp;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    need = 1;
+    cp = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    need = 2;
+    cp = b0 & 0x0F;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;  // no surrogates
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    need = 3;
+    cp = b0 & 0x07;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    ++i;  // 0x80..0xC1, 0xF5..0xFF: never valid as a first byte
+    return 0xFFFD;
+  }
+  size_t j = i + 1;
+  for (int k = 0; k < need; ++k, ++j) {
+    if (j >= n) {
+      i = j;
+      return 0xFFFD;  // truncated at end of input: the whole prefix is one replacement
+    }
+    const unsigned char b = s[j];
+    const unsigned char l = k == 0 ? lo : 0x80, h = k == 0 ? hi : 0xBF;
+    if (b < l || b > h) {
+      i = j;  // the offending byte starts the next decode
+      return 0xFFFD;
+    }
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  i = j;
+  return cp;
+}
+
+inline void append_utf8(std::string& out, char32_t c) {
+  if (c < 0x80) {
+    out.push_back(char(c));
+  } else if (c < 0x800) {
+    out.push_back(char(0xC0 | (c >> 6)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else if (c < 0x10000) {
+    out.push_back(char(0xE0 | (c >> 12)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  } else {
+    out.push_back(char(0xF0 | (c >> 18)));
+    out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
+    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
+    out.push_back(char(0x80 | (c & 0x3F)));
+  }
+}
+
+// ---- Unicode properties (utf8proc) -----------------------------------------------------------
+inline utf8proc_category_t category(char32_t c) {
+  return utf8proc_category(utf8proc_int32_t(c));
+}
+
+// tokenizers' is_control: Unicode "Other" (Cc, Cf, Cs, Co, Cn) except \t \n \r.
+inline bool is_other(utf8proc_category_t cat) {
+  return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CS ||
+         cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CN;
+}
+
+// Rust's char::is_whitespace (the White_Space property): the separators Zs, Zl, Zp plus the
+// C0/C1 controls \t \n \v \f \r and U+0085.
+inline bool is_whitespace(char32_t c, utf8proc_category_t cat) {
+  return cat == UTF8PROC_CATEGORY_ZS || cat == UTF8PROC_CATEGORY_ZL || cat == UTF8PROC_CATEGORY_ZP ||
+         (c >= 0x09 && c <= 0x0D) || c == 0x85;
+}
+
+inline bool is_punctuation_cat(utf8proc_category_t cat) {
+  return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
+}
+
+// CJK ideograph blocks, exactly those of BERT's original `_is_chinese_char`.
+inline bool is_cjk(char32_t c) {
+  return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
+         (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
+         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+         (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
+
+// ASCII classes for the fast path.
+enum : uint8_t { A_DROP = 0, A_SPACE = 1, A_PUNCT = 2, A_WORD = 3 };
+struct AsciiTable {
+  uint8_t cls[128];
+  char lower[128];
+  AsciiTable() {
+    for (int c = 0; c < 128; ++c) {
+      lower[c] = char(c >= 'A' && c <= 'Z' ? c + 32 : c);
+      if (c == '\t' || c == '\n' || c == '\r' || c == ' ') cls[c] = A_SPACE;
+      else if (c < 0x20 || c == 0x7F) cls[c] = A_DROP;  // incl. \v \f: controls are dropped first
+      else if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) cls[c] = A_WORD;
+      else cls[c] = A_PUNCT;  // every other printable ASCII char is ASCII punctuation
+    }
+  }
+};
+const AsciiTable kAscii;
+
+// Fast string hash for the vocabulary maps (FNV-1a over 8-byte words would be faster, but
+// words are short; this is a few ns per lookup).
+struct Hash {
+  size_t operator()(std::string_view s) const noexcept {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+    return size_t(h ^ (h >> 29));
+  }
+};
+using Map = std::unordered_map<std::string_view, int32_t, Hash>;
+
+}  // namespace
+
+struct WordPieceTokenizer::Impl {
+  std::vector<std::string> vocab;
+  WordPieceConfig cfg;
+  bool strip_accents = true;
+  Map words;  // tokens that start a word
+  Map conts;  // continuation tokens, stored without the prefix
+  size_t max_word_bytes = 0, max_cont_bytes = 0;
+  int32_t unk = -1, cls = -1, sep = -1, pad = -1;
+  struct Special {
+    std::string text;
+    int32_t id;
+    int32_t chars;
+  };
+  std::vector<Special> specials;  // literal special tokens split out of the input, longest first
+  bool special_first[256] = {};
+
+  // Per-call scratch for one word: normalised UTF-8 bytes, the byte start of each char, and
+  // the original code-point index each char came from.
+  struct Word {
+    std::string bytes;
+    std::vector<int32_t> pos;
+    std::vector<int32_t> orig;
+    void clear() {
+      bytes.clear();
+      pos.clear();
+      orig.clear();
+    }
+    void push(char32_t c, int32_t o) {
+      pos.push_back(int32_t(bytes.size()));
+      orig.push_back(o);
+      append_utf8(bytes, c);
+    }
+  };
+
+  void wordpiece(Word& w, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
+  void run(std::string_view text, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
+};
+
+void WordPieceTokenizer::Impl::wordpiece(Word& w, std::vector<int32_t>& ids,
+                                         std::vector<Offset>& offs) const {
+  const size_t n = w.orig.size();
+  if (n == 0) return;
+  w.pos.push_back(int32_t(w.bytes.size()));  // sentinel: end of the last char
+  const std::string_view bytes(w.bytes);
+  if (n > size_t(cfg.max_input_chars_per_word)) {
+    ids.push_back(unk);
+    offs.push_back({w.orig[0], w.orig[n - 1] + 1});
+    return;
+  }
+  const size_t first_id = ids.size();
+  size_t start = 0;
+  while (start < n) {
+    const Map& m = start == 0 ? words : conts;
+    const size_t max_bytes = start == 0 ? max_word_bytes : max_cont_bytes;
+    size_t end = n;
+    int32_t found = -1;
+    while (end > start) {
+      const size_t b0 = size_t(w.pos[start]), b1 = size_t(w.pos[end]);
+      if (b1 - b0 <= max_bytes) {
+        auto it = m.find(bytes.substr(b0, b1 - b0));
+        if (it != m.end()) {
+          found = it->second;
+          break;
+        }
+      }
+      --end;
+    }
+    if (found < 0) {  // the word cannot be matched in full: one [UNK] for all of it
+      ids.resize(first_id);
+      offs.resize(first_id);
+      ids.push_back(unk);
+      offs.push_back({w.orig[0], w.orig[n - 1] + 1});
+      return;
+    }
+    ids.push_back(found);
+    offs.push_back({w.orig[start], w.orig[end - 1] + 1});
+    start = end;
+  }
+}
+
+void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& ids,
+                                   std::vector<Offset>& offs) const {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  thread_local Word w;
+  w.clear();
+  auto flush = [&] {
+    wordpiece(w, ids, offs);
+    w.clear();
+  };
+  auto single = [&](char32_t c, int32_t o) {  // a word of one character (punctuation, CJK)
+    flush();
+    w.push(c, o);
+    flush();
+  };
+  int32_t cp = 0;  // code-point index of the character being read
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char b = s[i];
+    if (special_first[b]) {
+      bool matched = false;
+      for (const Special& sp : specials) {
+        if (text.compare(i, sp.text.size(), sp.text) == 0) {
+          flush();
+          ids.push_back(sp.id);
+          offs.push_back({cp, cp + sp.chars});
+          i += sp.text.size();
+          cp += sp.chars;
+          matched = true;
+          break;
+        }
+      }
+      if (matched) continue;
+    }
+    if (b < 0x80) {  // ASCII fast path
+      ++i;
+      switch (kAscii.cls[b]) {
+        case A_WORD: w.push(char32_t(cfg.lowercase ? kAscii.lower[b] : char(b)), cp); break;
+        case A_SPACE: flush(); break;
+        case A_PUNCT: single(b, cp); break;
+        case A_DROP:
+          if (!cfg.clean_text) {
+            // Without cleaning, \v and \f still split words (they are White_Space); the other
+            // controls stay inside words as tokenizers keeps them.
+            if (b == 0x0B || b == 0x0C) flush();
+            else w.push(b, cp);
+          }
+          break;
+      }
+      ++cp;
+      continue;
+    }
+    const char32_t c = decode_utf8(s, n, i);
+    const int32_t o = cp++;
+    const utf8proc_category_t cat = category(c);
+    if (cfg.clean_text && (c == 0xFFFD || is_other(cat))) continue;
+    if (is_whitespace(c, cat)) {
+      flush();
+      continue;
+    }
+    const bool cjk = cfg.handle_chinese_chars && is_cjk(c);
+    if (cjk) flush();
+    // Normalise: NFD and drop non-spacing marks, then lowercase (full mapping).
+    utf8proc_int32_t buf[32];
+    utf8proc_ssize_t nd = 1;
+    buf[0] = utf8proc_int32_t(c);
+    if (strip_accents) {
+      int bound = 0;
+      nd = utf8proc_decompose_char(utf8proc_int32_t(c), buf, 32, UTF8PROC_DECOMPOSE, &bound);
+      if (nd < 0 || nd > 32) {
+        nd = 1;
+        buf[0] = utf8proc_int32_t(c);
+      }
+    }
+    for (utf8proc_ssize_t k = 0; k < nd; ++k) {
+      char32_t d = char32_t(buf[k]);
+      utf8proc_category_t dcat = d == c ? cat : category(d);
+      if (strip_accents && dcat == UTF8PROC_CATEGORY_MN) continue;
+      char32_t lowered[2] = {d, 0};
+      int nl = 1;
+      if (cfg.lowercase) {
+        if (d == 0x130) {  // the one unconditional multi-char lowercase mapping (SpecialCasing)
+          lowered[0] = 'i';
+          lowered[1] = 0x307;
+          nl = 2;
+        } else {
+          lowered[0] = char32_t(utf8proc_tolower(utf8proc_int32_t(d)));
+        }
+      }
+      for (int q = 0; q < nl; ++q) {
+        const char32_t e = lowered[q];
+        const utf8proc_category_t ecat = e == d ? dcat : category(e);
+        if (e < 0x80 ? kAscii.cls[e] == A_PUNCT : is_punctuation_cat(ecat)) {
+          single(e, o);
+        } else {
+          w.push(e, o);
+        }
+      }
+    }
+    if (cjk) flush();
+  }
+  flush();
+}
+
+WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPieceConfig config)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.vocab = std::move(vocab);
+  m.cfg = std::move(config);
+  m.strip_accents = m.cfg.strip_accents < 0 ? m.cfg.lowercase : m.cfg.strip_accents != 0;
+  if (m.vocab.empty()) throw std::invalid_argument("WordPiece vocabulary is empty");
+  if (m.cfg.max_input_chars_per_word < 1)
+    throw std::invalid_argument("max_input_chars_per_word must be at least 1");
+  if (m.vocab.size() > size_t(INT32_MAX)) throw std::invalid_argument("WordPiece vocabulary too large");
+  const std::string& prefix = m.cfg.continuing_subword_prefix;
+  m.words.reserve(m.vocab.size());
+  m.conts.reserve(m.vocab.size() / 4);
+  for (size_t id = 0; id < m.vocab.size(); ++id) {
+    const std::string_view tok(m.vocab[id]);
+    if (!m.words.emplace(tok, int32_t(id)).second)
+      throw std::invalid_argument("WordPiece vocabulary has a duplicate token '" + m.vocab[id] +
+                                  "' (ids " + std::to_string(m.words[tok]) + " and " +
+                                  std::to_string(id) + ")");
+    m.max_word_bytes = std::max(m.max_word_bytes, tok.size());
+    if (!prefix.empty() && tok.size() > prefix.size() && tok.compare(0, prefix.size(), prefix) == 0) {
+      m.conts.emplace(tok.substr(prefix.size()), int32_t(id));
+      m.max_cont_bytes = std::max(m.max_cont_bytes, tok.size() - prefix.size());
+    }
+  }
+  auto need = [&](const std::string& t, const char* what) {
+    auto it = m.words.find(t);
+    if (it == m.words.end())
+      throw std::invalid_argument(std::string("WordPiece vocabulary lacks the ") + what + " token '" + t + "'");
+    return it->second;
+  };
+  m.unk = need(m.cfg.unk_token, "unknown");
+  m.cls = need(m.cfg.cls_token, "CLS");
+  m.sep = need(m.cfg.sep_token, "SEP");
+  m.pad = need(m.cfg.pad_token, "padding");
+  for (const std::string* t : {&m.cfg.pad_token, &m.cfg.unk_token, &m.cfg.cls_token, &m.cfg.sep_token,
+                               &m.cfg.mask_token}) {
+    auto it = m.words.find(*t);
+    if (t->empty() || it == m.words.end()) continue;
+    int32_t chars = 0;
+    for (unsigned char c : *t) chars += (c & 0xC0) != 0x80;
+    m.specials.push_back({*t, it->second, chars});
+    m.special_first[static_cast<unsigned char>((*t)[0])] = true;
+  }
+  std::stable_sort(m.specials.begin(), m.specials.end(),
+                   [](const Impl::Special& a, const Impl::Special& b) { return a.text.size() > b.text.size(); });
+}
+
+WordPieceTokenizer::~WordPieceTokenizer() = default;
+WordPieceTokenizer::WordPieceTokenizer(WordPieceTokenizer&&) noexcept = default;
+WordPieceTokenizer& WordPieceTokenizer::operator=(WordPieceTokenizer&&) noexcept = default;
+
+WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& path, WordPieceConfig config) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open vocabulary file '" + path + "'");
+  std::vector<std::string> vocab;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    vocab.push_back(line);
+  }
+  if (in.bad()) throw std::runtime_error("error reading vocabulary file '" + path + "'");
+  try {
+    return WordPieceTokenizer(std::move(vocab), std::move(config));
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error("vocabulary file '" + path + "': " + e.what());
+  }
+}
+
+void WordPieceTokenizer::tokenize(std::string_view text, std::vector<int32_t>& ids,
+                                  std::vector<Offset>& offsets) const {
+  impl_->run(text, ids, offsets);
+}
+
+std::pair<int, int> WordPieceTokenizer::longest_first(int len_a, int len_b, int budget) {
+  if (len_b < 0) return {std::min(len_a, std::max(budget, 0)), 0};
+  if (len_a + len_b <= budget) return {len_a, len_b};
+  // As tokenizers' LongestFirst: give the shorter sequence what it needs up to half, the longer
+  // the rest; if both are longer than half, split the budget (the second gets the odd token).
+  const bool swap = len_a > len_b;
+  int n1 = swap ? len_b : len_a, n2;
+  if (n1 > budget) n2 = n1;
+  else n2 = std::max(n1, budget - n1);
+  if (n1 + n2 > budget) {
+    n1 = budget / 2;
+    n2 = n1 + budget % 2;
+  }
+  return swap ? std::pair<int, int>{n2, n1} : std::pair<int, int>{n1, n2};
+}
+
+namespace {
+void pad_to(Encoding& e, size_t len, int32_t pad_id) {
+  if (e.ids.size() >= len) return;
+  e.ids.resize(len, pad_id);
+  e.type_ids.resize(len, 0);
+  e.attention_mask.resize(len, 0);
+  e.offsets.resize(len, Offset{0, 0});
+}
+}  // namespace
+
+Encoding WordPieceTokenizer::encode_pair(std::string_view a, std::string_view b,
+                                         const EncodeOptions& opt) const {
+  return encode_impl(a, &b, opt);
+}
+
+Encoding WordPieceTokenizer::encode(std::string_view text, const EncodeOptions& opt) const {
+  return encode_impl(text, nullptr, opt);
+}
+
+Encoding WordPieceTokenizer::encode_impl(std::string_view a, const std::string_view* b,
+                                         const EncodeOptions& opt) const {
+  const Impl& m = *impl_;
+  Encoding e;
+  std::vector<int32_t> ids_b;
+  std::vector<Offset> offs_b;
+  std::vector<int32_t> ids_a;
+  std::vector<Offset> offs_a;
+  m.run(a, ids_a, offs_a);
+  if (b) m.run(*b, ids_b, offs_b);
+  const int specials = opt.add_special_tokens ? (b ? 3 : 2) : 0;
+  size_t na = ids_a.size(), nb = ids_b.size();
+  // A max_length shorter than the special tokens disables truncation, as in tokenizers.
+  if (opt.max_length > 0 && opt.max_length >= specials) {
+    auto kept = longest_first(int(std::min<size_t>(na, INT32_MAX / 4)),
+                              b ? int(std::min<size_t>(nb, INT32_MAX / 4)) : -1, opt.max_length - specials);
+    e.truncated = size_t(kept.first) < na || size_t(kept.second) < nb;
+    na = size_t(kept.first);
+    nb = b ? size_t(kept.second) : 0;
+  }
+  const size_t total = na + nb + size_t(specials);
+  e.ids.reserve(total);
+  e.type_ids.reserve(total);
+  e.offsets.reserve(total);
+  auto put = [&](int32_t id, int32_t type, Offset o) {
+    e.ids.push_back(id);
+    e.type_ids.push_back(type);
+    e.offsets.push_back(o);
+  };
+  if (opt.add_special_tokens) put(m.cls, 0, {0, 0});
+  for (size_t i = 0; i < na; ++i) put(ids_a[i], 0, offs_a[i]);
+  if (opt.add_special_tokens) put(m.sep, 0, {0, 0});
+  if (b) {
+    for (size_t i = 0; i < nb; ++i) put(ids_b[i], 1, offs_b[i]);
+    if (opt.add_special_tokens) put(m.sep, 1, {0, 0});
+  }
+  e.attention_mask.assign(e.ids.size(), 1);
+  if (opt.padding == Padding::max_length && opt.max_length > 0) pad_to(e, size_t(opt.max_length), m.pad);
+  return e;
+}
+
+std::vector<Encoding> WordPieceTokenizer::encode_batch(const std::vector<std::string>& texts,
+                                                       const EncodeOptions& opt) const {
+  std::vector<Encoding> out(texts.size());
+#pragma omp parallel for schedule(dynamic, 16) if (texts.size() > 64)
+  for (size_t i = 0; i < texts.size(); ++i) out[i] = encode(texts[i], opt);
+  finish_batch(out, opt);
+  return out;
+}
+
+std::vector<Encoding> WordPieceTokenizer::encode_pair_batch(
+    const std::vector<std::pair<std::string, std::string>>& pairs, const EncodeOptions& opt) const {
+  std::vector<Encoding> out(pairs.size());
+#pragma omp parallel for schedule(dynamic, 16) if (pairs.size() > 64)
+  for (size_t i = 0; i < pairs.size(); ++i) out[i] = encode_pair(pairs[i].first, pairs[i].second, opt);
+  finish_batch(out, opt);
+  return out;
+}
+
+void WordPieceTokenizer::finish_batch(std::vector<Encoding>& out, const EncodeOptions& opt) const {
+  if (opt.padding != Padding::longest) return;
+  size_t longest = 0;
+  for (const Encoding& e : out) longest = std::max(longest, e.ids.size());
+  for (Encoding& e : out) pad_to(e, longest, impl_->pad);
+}
+
+int WordPieceTokenizer::token_to_id(std::string_view token) const {
+  auto it = impl_->words.find(token);
+  return it == impl_->words.end() ? -1 : it->second;
+}
+const std::string& WordPieceTokenizer::id_to_token(int32_t id) const {
+  if (id < 0 || size_t(id) >= impl_->vocab.size())
+    throw std::out_of_range("token id " + std::to_string(id) + " outside the vocabulary of " +
+                            std::to_string(impl_->vocab.size()));
+  return impl_->vocab[size_t(id)];
+}
+size_t WordPieceTokenizer::vocab_size() const { return impl_->vocab.size(); }
+const WordPieceConfig& WordPieceTokenizer::config() const { return impl_->cfg; }
+int WordPieceTokenizer::cls_id() const { return impl_->cls; }
+int WordPieceTokenizer::sep_id() const { return impl_->sep; }
+int WordPieceTokenizer::pad_id() const { return impl_->pad; }
+int WordPieceTokenizer::unk_id() const { return impl_->unk; }
+
+}  // namespace bertrank::tokenizer
