@@ -55,8 +55,7 @@ const KernelTable* kernels_for(Isa isa) {
   return nullptr;
 }
 
-static const KernelTable& choose() {
-  const char* env = std::getenv("BERTRANK_ISA");
+const KernelTable& select_kernels(const char* env) {
   if (env && *env) {
     const std::string want(env);
     Isa isa;
@@ -74,6 +73,8 @@ static const KernelTable& choose() {
     if (const KernelTable* t = kernels_for(isa)) return *t;
   return ref::table();
 }
+
+static const KernelTable& choose() { return select_kernels(std::getenv("BERTRANK_ISA")); }
 
 const KernelTable& active() {
   static const KernelTable& t = choose();

@@ -106,6 +106,11 @@ struct KernelTable {
 // (or build) lacks, or a name it does not know.
 const KernelTable& active();
 
+// What active() does, for a given BERTRANK_ISA value: null or "" picks the best table this CPU
+// and build support; "ref", "avx2" or "avx512" force one. Throws std::runtime_error with a
+// message naming the problem if the name is unknown or the CPU (or build) lacks that ISA.
+const KernelTable& select_kernels(const char* forced_isa);
+
 // A specific table, or null if the CPU or the build lacks it. For tests and benchmarks.
 const KernelTable* kernels_for(Isa isa);
 
