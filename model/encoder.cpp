@@ -1,0 +1,146 @@
+#include "model/encoder.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "kernels/kernels.h"
+
+namespace bertrank::model {
+
+void AlignedFloats::Free::operator()(float* p) const { std::free(p); }
+
+AlignedFloats AlignedFloats::make(size_t n) {
+  AlignedFloats a;
+  const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes ? bytes : 64);
+  if (!p) throw std::bad_alloc();
+  a.ptr.reset(static_cast<float*>(p));
+  a.size = n;
+  return a;
+}
+
+namespace {
+using U = uint64_t;
+
+PackedLinear pack_linear(const kernels::KernelTable& k, const ModelFile& f, const std::string& name, int out, int in) {
+  PackedLinear l;
+  l.out = out;
+  l.in = in;
+  const TensorRef& w = f.require(name + ".weight", {U(out), U(in)});
+  l.bias = f.require(name + ".bias", {U(out)}).data;
+  l.packed = AlignedFloats::make(k.gemm_packed_floats(out, in));
+  k.gemm_pack(w.data, out, in, l.packed.data());
+  return l;
+}
+
+LayerNormParams layer_norm(const ModelFile& f, const std::string& name, int h) {
+  return {f.require(name + ".weight", {U(h)}).data, f.require(name + ".bias", {U(h)}).data};
+}
+
+void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const float* a, float* c,
+            kernels::Activation act = kernels::Activation::none, const float* residual = nullptr) {
+  kernels::GemmArgs g;
+  g.m = m;
+  g.n = l.out;
+  g.k = l.in;
+  g.a = a;
+  g.lda = l.in;
+  g.packed_w = l.packed.data();
+  g.bias = l.bias;
+  g.residual = residual;
+  g.ldr = l.out;
+  g.c = c;
+  g.ldc = l.out;
+  g.act = act;
+  k.gemm(g);
+}
+}  // namespace
+
+BertEncoder::BertEncoder(const BertConfig& config, const ModelFile& f) : cfg_(config), k_(&kernels::active()) {
+  cfg_.validate();
+  const int H = cfg_.hidden_size, F = cfg_.intermediate_size;
+  word_emb_ = f.require("embeddings.word_embeddings.weight", {U(cfg_.vocab_size), U(H)}).data;
+  pos_emb_ = f.require("embeddings.position_embeddings.weight", {U(cfg_.max_position_embeddings), U(H)}).data;
+  type_emb_ = f.require("embeddings.token_type_embeddings.weight", {U(cfg_.type_vocab_size), U(H)}).data;
+  emb_ln_ = layer_norm(f, "embeddings.LayerNorm", H);
+  layers_.resize(size_t(cfg_.num_hidden_layers));
+  for (int i = 0; i < cfg_.num_hidden_layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    BertLayerWeights& L = layers_[size_t(i)];
+    L.qkv = pack_linear(*k_, f, p + "attention.self.qkv", 3 * H, H);
+    L.attn_output = pack_linear(*k_, f, p + "attention.output.dense", H, H);
+    L.attn_ln = layer_norm(f, p + "attention.output.LayerNorm", H);
+    L.intermediate = pack_linear(*k_, f, p + "intermediate.dense", F, H);
+    L.output = pack_linear(*k_, f, p + "output.dense", H, F);
+    L.out_ln = layer_norm(f, p + "output.LayerNorm", H);
+  }
+}
+
+void BertEncoder::forward(const int32_t* ids, const int32_t* type_ids, const int32_t* seq_offsets, int nseq, float* out,
+                          const HiddenStateFn* on_state) const {
+  const kernels::KernelTable& k = *k_;
+  const int H = cfg_.hidden_size, F = cfg_.intermediate_size;
+  if (nseq <= 0) return;
+  if (seq_offsets[0] != 0) throw std::invalid_argument("seq_offsets[0] must be 0");
+  for (int s = 0; s < nseq; ++s) {
+    const int len = seq_offsets[s + 1] - seq_offsets[s];
+    if (len < 0) throw std::invalid_argument("seq_offsets must be non-decreasing");
+    if (len > cfg_.max_position_embeddings)
+      throw std::invalid_argument("sequence " + std::to_string(s) + " has " + std::to_string(len) +
+                                  " tokens, more than max_position_embeddings " +
+                                  std::to_string(cfg_.max_position_embeddings));
+  }
+  const int T = seq_offsets[nseq];
+  if (T == 0) return;
+
+  // Embeddings: (word + token_type) + position, as Hugging Face sums them; then LayerNorm.
+  for (int s = 0; s < nseq; ++s) {
+    for (int t = seq_offsets[s]; t < seq_offsets[s + 1]; ++t) {
+      const int32_t id = ids[t], tt = type_ids ? type_ids[t] : 0;
+      if (id < 0 || id >= cfg_.vocab_size)
+        throw std::invalid_argument("token id " + std::to_string(id) + " is outside the vocabulary (" +
+                                    std::to_string(cfg_.vocab_size) + ")");
+      if (tt < 0 || tt >= cfg_.type_vocab_size)
+        throw std::invalid_argument("token type id " + std::to_string(tt) + " is outside type_vocab_size");
+      const float* w = word_emb_ + size_t(id) * H;
+      const float* ty = type_emb_ + size_t(tt) * H;
+      const float* po = pos_emb_ + size_t(t - seq_offsets[s]) * H;
+      float* x = out + size_t(t) * H;
+      for (int j = 0; j < H; ++j) x[j] = (w[j] + ty[j]) + po[j];
+    }
+  }
+  k.layernorm(T, H, out, H, nullptr, 0, emb_ln_.gamma, emb_ln_.beta, cfg_.layer_norm_eps, out, H);
+  if (on_state) (*on_state)("embeddings", out, T, H);
+
+  AlignedFloats qkv = AlignedFloats::make(size_t(T) * 3 * H);
+  AlignedFloats ctx = AlignedFloats::make(size_t(T) * H);
+  AlignedFloats ffn = AlignedFloats::make(size_t(T) * F);
+  const kernels::Activation act =
+      cfg_.hidden_act == HiddenAct::gelu ? kernels::Activation::gelu_erf : kernels::Activation::gelu_tanh;
+  float* x = out;
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const BertLayerWeights& L = layers_[i];
+    linear(k, L.qkv, T, x, qkv.data());
+    kernels::AttentionArgs a;
+    a.qkv = qkv.data();
+    a.ld_qkv = 3 * H;
+    a.out = ctx.data();
+    a.ld_out = H;
+    a.seq_offsets = seq_offsets;
+    a.nseq = nseq;
+    a.num_heads = cfg_.num_attention_heads;
+    a.head_dim = cfg_.head_dim();
+    a.scale = float(1.0 / std::sqrt(double(a.head_dim)));
+    k.attention(a);
+    // x = LN(ctx·Woᵀ + bo + x): the GEMM writes into x with x as the residual (exact alias).
+    linear(k, L.attn_output, T, ctx.data(), x, kernels::Activation::none, x);
+    k.layernorm(T, H, x, H, nullptr, 0, L.attn_ln.gamma, L.attn_ln.beta, cfg_.layer_norm_eps, x, H);
+    linear(k, L.intermediate, T, x, ffn.data(), act);
+    linear(k, L.output, T, ffn.data(), x, kernels::Activation::none, x);
+    k.layernorm(T, H, x, H, nullptr, 0, L.out_ln.gamma, L.out_ln.beta, cfg_.layer_norm_eps, x, H);
+    if (on_state) (*on_state)("encoder.layer." + std::to_string(i), x, T, H);
+  }
+}
+
+}  // namespace bertrank::model

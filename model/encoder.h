@@ -1,0 +1,92 @@
+// encoder.h — the BERT encoder as a short chain of kernel calls (Hugging Face BertModel).
+//
+// Input is a batch of sequences packed back to back with no padding: sequence s owns token
+// rows [seq_offsets[s], seq_offsets[s+1]). Attention never crosses sequences, so a sequence's
+// output does not depend on what else is in the batch (no padding, no mask arithmetic).
+//
+//   x = LayerNorm(word_emb[id] + token_type_emb[type] + position_emb[pos])   "embeddings"
+//   per layer i:                                                            "encoder.layer.i"
+//     qkv  = x · Wqkvᵀ + bqkv                  [T × 3H]  (query|key|value fused at convert time)
+//     ctx  = attention(qkv)                    [T × H]   softmax(q·kᵀ/√d)·v per head
+//     x    = LayerNorm(ctx · Woᵀ + bo + x)     attention.output
+//     f    = gelu(x · Wiᵀ + bi)                [T × F]   intermediate (erf or tanh GELU per config)
+//     x    = LayerNorm(f · Wo2ᵀ + bo2 + x)     output
+//
+// Weights are read from a validated ModelFile; every tensor's shape is checked against the
+// config at construction (errors name the tensor). Linear weights are packed once for the
+// active kernel table; embeddings and LayerNorm parameters are used in place from the mapping.
+// The encoder is immutable after construction and safe to call from several threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/model_file.h"
+
+namespace bertrank::kernels {
+struct KernelTable;
+}
+
+namespace bertrank::model {
+
+// A 64-byte-aligned float buffer.
+struct AlignedFloats {
+  struct Free {
+    void operator()(float* p) const;
+  };
+  std::unique_ptr<float[], Free> ptr;
+  size_t size = 0;
+  static AlignedFloats make(size_t n);
+  float* data() const { return ptr.get(); }
+};
+
+struct PackedLinear {  // torch.nn.Linear, weight [out × in], packed for the kernel table
+  int out = 0, in = 0;
+  AlignedFloats packed;
+  const float* bias = nullptr;  // [out]
+};
+
+struct LayerNormParams {
+  const float* gamma = nullptr;  // [H]  (.weight)
+  const float* beta = nullptr;   // [H]  (.bias)
+};
+
+struct BertLayerWeights {
+  PackedLinear qkv;          // attention.self.qkv          [3H × H]
+  PackedLinear attn_output;  // attention.output.dense      [H × H]
+  LayerNormParams attn_ln;   // attention.output.LayerNorm  [H]
+  PackedLinear intermediate; // intermediate.dense          [F × H]
+  PackedLinear output;       // output.dense                [H × F]
+  LayerNormParams out_ln;    // output.LayerNorm            [H]
+};
+
+// Called with each named hidden state ("embeddings", "encoder.layer.0", ...): rows × cols floats.
+using HiddenStateFn = std::function<void(const std::string& name, const float* x, int rows, int cols)>;
+
+class BertEncoder {
+ public:
+  BertEncoder(const BertConfig& config, const ModelFile& file);
+
+  // ids, type_ids: size T = seq_offsets[nseq]; out: size T*hidden_size. Throws
+  // std::invalid_argument for ids outside the vocab, type ids outside type_vocab_size, or a
+  // sequence longer than max_position_embeddings.
+  void forward(const int32_t* ids, const int32_t* type_ids, const int32_t* seq_offsets, int nseq, float* out,
+               const HiddenStateFn* on_state = nullptr) const;
+
+  const BertConfig& config() const { return cfg_; }
+
+ private:
+  BertConfig cfg_;
+  const kernels::KernelTable* k_ = nullptr;
+  const float* word_emb_ = nullptr;   // embeddings.word_embeddings.weight        [V × H]
+  const float* pos_emb_ = nullptr;    // embeddings.position_embeddings.weight    [P × H]
+  const float* type_emb_ = nullptr;   // embeddings.token_type_embeddings.weight  [TV × H]
+  LayerNormParams emb_ln_;            // embeddings.LayerNorm                     [H]
+  std::vector<BertLayerWeights> layers_;
+};
+
+}  // namespace bertrank::model

@@ -1,0 +1,179 @@
+#include "model/model.h"
+
+#include <omp.h>
+
+#include <stdexcept>
+
+#include "kernels/kernels.h"
+
+namespace bertrank::model {
+
+namespace {
+struct Loaded {
+  ModelFile file;
+  BertConfig config;
+  HeadConfig head;
+  TokenizerSpec tok;
+};
+
+Loaded load_meta(const std::string& path) {
+  Loaded l{ModelFile::open(path), {}, {}, {}};
+  const nlohmann::json& m = l.file.metadata();
+  try {
+    for (const char* key : {"config", "head", "tokenizer"})
+      if (!m.contains(key)) throw std::runtime_error(std::string("metadata has no '") + key + "'");
+    l.config = BertConfig::from_brm_json(m["config"]);
+    l.head = HeadConfig::from_json(m["head"]);
+    l.tok = TokenizerSpec::from_json(m["tokenizer"]);
+    if (l.tok.vocab.size() > size_t(l.config.vocab_size))
+      throw std::runtime_error("tokenizer: vocab has " + std::to_string(l.tok.vocab.size()) +
+                               " tokens, more than config.vocab_size " + std::to_string(l.config.vocab_size));
+    if (l.head.max_seq_length > l.config.max_position_embeddings)
+      throw std::runtime_error("head: max_seq_length " + std::to_string(l.head.max_seq_length) +
+                               " exceeds config.max_position_embeddings " +
+                               std::to_string(l.config.max_position_embeddings));
+    if (l.head.type == HeadType::embedding && l.head.dim != l.config.hidden_size)
+      throw std::runtime_error("head: dim " + std::to_string(l.head.dim) + " differs from config.hidden_size " +
+                               std::to_string(l.config.hidden_size));
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  return l;
+}
+
+tokenizer::WordPieceTokenizer make_tokenizer(const std::string& path, const TokenizerSpec& spec) {
+  try {
+    return tokenizer::WordPieceTokenizer(spec.vocab, spec.config);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": tokenizer: " + e.what());
+  }
+}
+
+// Sets the OpenMP thread count for this thread for the lifetime of the object.
+struct ThreadScope {
+  int saved;
+  explicit ThreadScope(int n) : saved(omp_get_max_threads()) {
+    if (n > 0) omp_set_num_threads(n);
+  }
+  ~ThreadScope() { omp_set_num_threads(saved); }
+};
+}  // namespace
+
+std::shared_ptr<const Model> Model::load(const std::string& path) {
+  Loaded l = load_meta(path);
+  std::shared_ptr<Model> m(new Model());
+  m->file_ = std::move(l.file);
+  m->config_ = l.config;
+  m->head_ = l.head;
+  m->tok_spec_ = std::move(l.tok);
+  m->tokenizer_ = std::make_unique<tokenizer::WordPieceTokenizer>(make_tokenizer(path, m->tok_spec_));
+  try {
+    m->encoder_ = std::make_unique<BertEncoder>(m->config_, m->file_);
+  } catch (const std::runtime_error& e) {
+    const std::string w = e.what();
+    throw std::runtime_error(w.rfind(path, 0) == 0 ? w : path + ": " + w);
+  }
+  return m;
+}
+
+std::string Model::name() const {
+  const auto& m = metadata();
+  if (m.contains("source") && m["source"].is_object() && m["source"].contains("name") && m["source"]["name"].is_string())
+    return m["source"]["name"].get<std::string>();
+  return {};
+}
+
+std::string Model::fingerprint() const {
+  const auto& m = metadata();
+  if (m.contains("source") && m["source"].is_object() && m["source"].contains("fingerprint") &&
+      m["source"]["fingerprint"].is_string())
+    return m["source"]["fingerprint"].get<std::string>();
+  return {};
+}
+
+tokenizer::WordPieceTokenizer load_model_tokenizer(const std::string& brm_path) {
+  Loaded l = load_meta(brm_path);
+  return make_tokenizer(brm_path, l.tok);
+}
+
+BiEncoder::BiEncoder(std::shared_ptr<const Model> model) : model_(std::move(model)) {
+  if (!model_) throw std::invalid_argument("BiEncoder: null model");
+  if (model_->head().type != HeadType::embedding)
+    throw std::invalid_argument("model '" + model_->name() + "' has a classifier head, not an embedding head");
+}
+
+void BiEncoder::embed(const std::vector<std::string>& texts, float* out, EmbedInfo* info,
+                      const EmbedOptions& opt) const {
+  tokenizer::EncodeOptions eo;
+  eo.max_length = opt.max_length > 0 ? opt.max_length : model_->head().max_seq_length;
+  if (eo.max_length > model_->config().max_position_embeddings)
+    throw std::invalid_argument("max_length " + std::to_string(eo.max_length) + " exceeds the model's " +
+                                std::to_string(model_->config().max_position_embeddings) + " positions");
+  std::vector<tokenizer::Encoding> enc;
+  {
+    ThreadScope ts(opt.num_threads);
+    enc = model_->tokenizer().encode_batch(texts, eo);
+  }
+  if (info) {
+    info->num_tokens.resize(enc.size());
+    info->truncated.resize(enc.size());
+    info->num_truncated = 0;
+    for (size_t i = 0; i < enc.size(); ++i) {
+      info->num_tokens[i] = int32_t(enc[i].size());
+      info->truncated[i] = enc[i].truncated ? 1 : 0;
+      info->num_truncated += enc[i].truncated ? 1 : 0;
+    }
+  }
+  embed_encodings(enc, out, opt);
+}
+
+void BiEncoder::embed_encodings(const std::vector<tokenizer::Encoding>& enc, float* out, const EmbedOptions& opt) const {
+  ThreadScope ts(opt.num_threads);
+  const kernels::KernelTable& k = kernels::active();
+  const BertEncoder& encoder = model_->encoder();
+  const HeadConfig& head = model_->head();
+  const int H = dim();
+  const size_t max_tokens = size_t(std::max(opt.max_batch_tokens, 1));
+  std::vector<int32_t> ids, types, offsets;
+  std::vector<float> hidden;
+  size_t i = 0;
+  while (i < enc.size()) {
+    // Greedy chunk of consecutive inputs within the token budget (at least one input).
+    size_t j = i, tokens = 0;
+    ids.clear();
+    types.clear();
+    offsets.assign(1, 0);
+    while (j < enc.size() && (j == i || tokens + enc[j].size() <= max_tokens)) {
+      const auto& e = enc[j];
+      if (e.ids.empty()) throw std::invalid_argument("input " + std::to_string(j) + " has no tokens");
+      ids.insert(ids.end(), e.ids.begin(), e.ids.end());
+      if (e.type_ids.size() == e.ids.size()) types.insert(types.end(), e.type_ids.begin(), e.type_ids.end());
+      else types.insert(types.end(), e.ids.size(), 0);
+      tokens += e.ids.size();
+      offsets.push_back(int32_t(tokens));
+      ++j;
+    }
+    hidden.resize(tokens * size_t(H));
+    encoder.forward(ids.data(), types.data(), offsets.data(), int(j - i), hidden.data());
+    for (size_t s = 0; s < j - i; ++s) {
+      const int r0 = offsets[s], rows = offsets[s + 1] - offsets[s];
+      const float* x = hidden.data() + size_t(r0) * H;
+      float* o = out + (i + s) * size_t(H);
+      switch (head.pooling) {
+        case Pooling::mean: k.pool_mean(rows, H, x, H, o); break;
+        case Pooling::max: k.pool_max(rows, H, x, H, o); break;
+        case Pooling::cls: std::copy(x, x + H, o); break;
+      }
+      if (head.normalize) k.l2_normalize(size_t(H), o);
+    }
+    i = j;
+  }
+}
+
+std::vector<float> BiEncoder::embed_one(const std::string& text) const {
+  std::vector<float> out(static_cast<size_t>(dim()));
+  embed({text}, out.data());
+  return out;
+}
+
+}  // namespace bertrank::model
