@@ -5,4 +5,6 @@
 namespace bertrank::cli {
 void add_tokenize_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
+void add_embed_command(CLI::App& app);
 }  // namespace bertrank::cli

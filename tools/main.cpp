@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("bertrank ") + BERTRANK_VERSION_STRING);
   bertrank::cli::add_tokenize_command(app);
   bertrank::cli::add_info_command(app);
+  bertrank::cli::add_convert_command(app);
+  bertrank::cli::add_embed_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
