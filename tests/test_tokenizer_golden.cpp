@@ -105,7 +105,7 @@ std::vector<int32_t> ints(const json& j) { return j.get<std::vector<int32_t>>();
 
 TEST(TokenizerGolden, HardCases) {
   REQUIRE_VOCAB();
-  int n = 0;
+  int n = 0, divergent = 0;
   for (const json& c : fixture().cases) {
     if (c["kind"] != "hard") continue;
     ++n;
@@ -113,18 +113,29 @@ TEST(TokenizerGolden, HardCases) {
                                                      : c["text"].get<std::string>();
     tokenizer::EncodeOptions opt;
     opt.max_length = c.value("max_length", 0);
-    const tokenizer::Encoding e = c.contains("text_b")
-                                      ? tok()->encode_pair(text, c["text_b"].get<std::string>(), opt)
-                                      : tok()->encode(text, opt);
+    const bool pair = c.contains("text_b") || c.contains("bytes_b64_b");
+    const std::string text_b = c.contains("bytes_b64_b") ? base64_decode(c["bytes_b64_b"].get<std::string>())
+                               : c.contains("text_b")     ? c["text_b"].get<std::string>()
+                                                          : std::string();
+    const tokenizer::Encoding e = pair ? tok()->encode_pair(text, text_b, opt) : tok()->encode(text, opt);
     const std::string name = c.value("name", std::string("?"));
-    EXPECT_EQ(e.ids, ints(c["ids"])) << "case " << name;
-    EXPECT_EQ(e.type_ids, ints(c["type_ids"])) << "case " << name;
     std::vector<std::vector<int32_t>> offs;
     for (const auto& o : e.offsets) offs.push_back({o.start, o.end});
+    if (c.contains("divergence")) {
+      // A documented, deliberate difference (see tests/golden/README.md): the case must still
+      // differ, so that a change on either side is noticed and the note revisited.
+      ++divergent;
+      EXPECT_TRUE(e.ids != ints(c["ids"]) || offs != c["offsets"].get<std::vector<std::vector<int32_t>>>())
+          << "case " << name << " is marked as a known divergence but now matches tokenizers";
+      continue;
+    }
+    EXPECT_EQ(e.ids, ints(c["ids"])) << "case " << name;
+    EXPECT_EQ(e.type_ids, ints(c["type_ids"])) << "case " << name;
     EXPECT_EQ(offs, c["offsets"].get<std::vector<std::vector<int32_t>>>()) << "case " << name;
     EXPECT_EQ(e.attention_mask, std::vector<int32_t>(e.ids.size(), 1));
   }
-  EXPECT_GE(n, 300) << "the fixture should hold at least 300 hard cases";
+  EXPECT_GE(n - divergent, 300) << "the fixture should hold at least 300 hard cases with parity";
+  EXPECT_LE(divergent, 16) << "known divergences should stay a handful";
 }
 
 TEST(TokenizerGolden, CorpusSinglesAndPairs) {

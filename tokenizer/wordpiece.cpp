@@ -84,10 +84,11 @@ inline utf8proc_category_t category(char32_t c) {
   return utf8proc_category(utf8proc_int32_t(c));
 }
 
-// tokenizers' is_control: Unicode "Other" (Cc, Cf, Cs, Co, Cn) except \t \n \r.
+// tokenizers' is_control: control, format, surrogate and private-use characters (Cc, Cf, Cs,
+// Co). Unassigned code points (Cn) are NOT dropped: tokenizers keeps them (they become [UNK]).
 inline bool is_other(utf8proc_category_t cat) {
   return cat == UTF8PROC_CATEGORY_CC || cat == UTF8PROC_CATEGORY_CF || cat == UTF8PROC_CATEGORY_CS ||
-         cat == UTF8PROC_CATEGORY_CO || cat == UTF8PROC_CATEGORY_CN;
+         cat == UTF8PROC_CATEGORY_CO;
 }
 
 // Rust's char::is_whitespace (the White_Space property): the separators Zs, Zl, Zp plus the
@@ -101,11 +102,12 @@ inline bool is_punctuation_cat(utf8proc_category_t cat) {
   return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
 }
 
-// CJK ideograph blocks, exactly those of BERT's original `_is_chinese_char`.
+// CJK ideograph blocks, exactly those of tokenizers' BertNormalizer (which, unlike the original
+// BERT code, starts the Extension E/F range at U+2B920, leaving U+2B820..U+2B91F out).
 inline bool is_cjk(char32_t c) {
   return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF) ||
          (c >= 0x20000 && c <= 0x2A6DF) || (c >= 0x2A700 && c <= 0x2B73F) ||
-         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B820 && c <= 0x2CEAF) ||
+         (c >= 0x2B740 && c <= 0x2B81F) || (c >= 0x2B920 && c <= 0x2CEAF) ||
          (c >= 0xF900 && c <= 0xFAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
 }
 

@@ -7,10 +7,14 @@
 //      step 2 then drops. Offsets count code points of that decoded text.
 //   1. Special tokens written literally in the text ("[CLS]", "[SEP]", "[MASK]", ...: the vocab's
 //      added tokens) are split out first and kept as themselves, as `tokenizers` does.
-//   2. Normalisation (BertNormalizer): drop U+0000, U+FFFD and control/format/private/unassigned
-//      characters (Unicode C* except \t \n \r); map whitespace (White_Space) to a space; put
+//   2. Normalisation (BertNormalizer): drop U+0000, U+FFFD and control, format, surrogate and
+//      private-use characters (Cc, Cf, Cs, Co; not \t \n \r; unassigned code points are kept
+//      and end up as [UNK], as in tokenizers); map whitespace (White_Space) to a space; put
 //      spaces around CJK ideographs; strip accents (NFD, drop Mn) when lowercasing (or when
-//      asked); lowercase (full mapping). Unicode properties come from utf8proc.
+//      asked); lowercase (per code point, full mapping). Unicode properties come from utf8proc
+//      (Unicode 15 in Debian 12). Known divergence: tokenizers classifies with Unicode 8.0
+//      tables, so for the few Cf/Mn/P* characters assigned after 2015 it keeps the character
+//      inside its word (which then becomes [UNK]) where bertrank drops, strips or splits it.
 //   3. Pre-tokenization (BertPreTokenizer): split on whitespace; every punctuation character
 //      (ASCII punctuation, Unicode P*) is a word of its own.
 //   4. WordPiece: greedy longest-match-first with the "##" continuation prefix; a word longer

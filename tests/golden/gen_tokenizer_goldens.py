@@ -39,7 +39,7 @@ N_REVERSED_PAIRS = 200
 N_DOC_PAIRS = 100
 N_DOC_SELF_PAIRS = 10  # identical a and b: the equal-length branch of longest_first
 
-CASE_KEYS = {"name", "text", "bytes_b64", "text_b", "bytes_b64_b", "max_length"}
+CASE_KEYS = {"name", "text", "bytes_b64", "text_b", "bytes_b64_b", "max_length", "divergence"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +249,7 @@ def hard_records(ref, cases):
         ml = int(c.get("max_length", 0))
         enc = ref.encode(a, b, ml)
         rec = {"kind": "hard", "name": c["name"]}
-        for k in ("text", "bytes_b64", "text_b", "bytes_b64_b"):
+        for k in ("text", "bytes_b64", "text_b", "bytes_b64_b", "divergence"):
             if k in c:
                 rec[k] = c[k]
         rec["max_length"] = ml
