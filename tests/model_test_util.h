@@ -1,0 +1,138 @@
+// Helpers for the model tests: tiny hand-made model files and safetensors, byte-level file edits.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+#include <unistd.h>
+
+#include "model/mapped_file.h"
+#include "model/model_file.h"
+
+namespace bertrank::test {
+
+inline std::string tmp_dir(const std::string& name) {
+  auto d = std::filesystem::temp_directory_path() / ("bertrank_model_tests_" + std::to_string(::getpid())) / name;
+  std::filesystem::create_directories(d);
+  return d.string();
+}
+
+inline std::vector<uint8_t> read_bytes(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_bytes(const std::string& p, const std::vector<uint8_t>& b) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+}
+
+inline void put_u64(std::vector<uint8_t>& b, size_t at, uint64_t v) {
+  for (int i = 0; i < 8; ++i) b[at + size_t(i)] = uint8_t(v >> (8 * i));
+}
+
+// Recomputes the .brm checksum after a deliberate edit, so that a structural check is reached.
+inline void fix_brm_checksum(std::vector<uint8_t>& b) {
+  uint64_t h = model::fnv1a64(b.data(), 56);
+  h = model::fnv1a64(b.data() + 64, b.size() - 64, h);
+  put_u64(b, 56, h);
+}
+
+// A .brm with arbitrary metadata (its own "tensors" table) and data bytes, header consistent.
+inline std::vector<uint8_t> raw_brm(const nlohmann::json& meta, const std::vector<uint8_t>& data) {
+  const std::string js = meta.dump();
+  const uint64_t data_offset = (64 + js.size() + 63) / 64 * 64;
+  std::vector<uint8_t> b(size_t(data_offset) + data.size(), 0);
+  std::memcpy(b.data(), "BERTRANK", 8);
+  b[8] = 1;
+  b[12] = 64;
+  put_u64(b, 16, b.size());
+  put_u64(b, 24, 64);
+  put_u64(b, 32, js.size());
+  put_u64(b, 40, data_offset);
+  put_u64(b, 48, data.size());
+  std::memcpy(b.data() + 64, js.data(), js.size());
+  if (!data.empty()) std::memcpy(b.data() + data_offset, data.data(), data.size());
+  fix_brm_checksum(b);
+  return b;
+}
+
+// A tiny BERT (hidden 8, 2 heads, 1 layer, ffn 12) with a 12-token vocab, in .brm form.
+struct TinyModel {
+  nlohmann::json meta;
+  std::map<std::string, std::pair<std::vector<uint64_t>, std::vector<float>>> tensors;
+
+  TinyModel() {
+    const int H = 8, F = 12, V = 12, P = 16;
+    std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello",
+                                      "world", "the", "a", "##s", ",", "."};
+    meta["format"] = "bertrank-model";
+    meta["architecture"] = "BertModel";
+    meta["config"] = {{"hidden_size", H}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
+                      {"intermediate_size", F}, {"vocab_size", V}, {"max_position_embeddings", P},
+                      {"type_vocab_size", 2}, {"layer_norm_eps", 1e-12}, {"hidden_act", "gelu"},
+                      {"position_embedding_type", "absolute"}, {"pad_token_id", 0}};
+    meta["tokenizer"] = {{"type", "wordpiece"}, {"vocab", vocab}, {"lowercase", true}, {"clean_text", true},
+                         {"handle_chinese_chars", true}, {"strip_accents", nullptr}, {"unk_token", "[UNK]"},
+                         {"cls_token", "[CLS]"}, {"sep_token", "[SEP]"}, {"pad_token", "[PAD]"},
+                         {"mask_token", "[MASK]"}, {"continuing_subword_prefix", "##"},
+                         {"max_input_chars_per_word", 100}, {"model_max_length", P}};
+    meta["head"] = {{"type", "embedding"}, {"pooling", "mean"}, {"normalize", true}, {"max_seq_length", 10}, {"dim", H}};
+    meta["source"] = {{"name", "tiny"}, {"fingerprint", "sha256:none"}, {"converter", "test"}};
+    uint64_t s = 12345;
+    auto rnd = [&](size_t n, float scale, float center) {
+      std::vector<float> v(n);
+      for (auto& x : v) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x = center + scale * (float((s >> 40) & 0xffff) / 32768.0f - 1.0f);
+      }
+      return v;
+    };
+    using U = uint64_t;
+    auto add = [&](const std::string& n, std::vector<U> shape, float scale, float center = 0.0f) {
+      U numel = 1;
+      for (U d : shape) numel *= d;
+      tensors[n] = {shape, rnd(size_t(numel), scale, center)};
+    };
+    add("embeddings.word_embeddings.weight", {U(V), U(H)}, 0.5f);
+    add("embeddings.position_embeddings.weight", {U(P), U(H)}, 0.25f);
+    add("embeddings.token_type_embeddings.weight", {2, U(H)}, 0.25f);
+    add("embeddings.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
+    add("embeddings.LayerNorm.bias", {U(H)}, 0.1f);
+    const std::string p = "encoder.layer.0.";
+    add(p + "attention.self.qkv.weight", {U(3 * H), U(H)}, 0.3f);
+    add(p + "attention.self.qkv.bias", {U(3 * H)}, 0.05f);
+    add(p + "attention.output.dense.weight", {U(H), U(H)}, 0.3f);
+    add(p + "attention.output.dense.bias", {U(H)}, 0.05f);
+    add(p + "attention.output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
+    add(p + "attention.output.LayerNorm.bias", {U(H)}, 0.1f);
+    add(p + "intermediate.dense.weight", {U(F), U(H)}, 0.3f);
+    add(p + "intermediate.dense.bias", {U(F)}, 0.05f);
+    add(p + "output.dense.weight", {U(H), U(F)}, 0.3f);
+    add(p + "output.dense.bias", {U(H)}, 0.05f);
+    add(p + "output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
+    add(p + "output.LayerNorm.bias", {U(H)}, 0.1f);
+  }
+
+  void write(const std::string& path) const {
+    std::vector<model::TensorToWrite> t;
+    for (const auto& [name, v] : tensors) t.push_back({name, v.first, v.second.data()});
+    model::write_model_file(path, meta, t);
+  }
+};
+
+// Safetensors bytes from a header JSON and a data buffer.
+inline std::vector<uint8_t> raw_safetensors(const std::string& header, const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> b(8 + header.size() + data.size());
+  put_u64(b, 0, header.size());
+  std::memcpy(b.data() + 8, header.data(), header.size());
+  if (!data.empty()) std::memcpy(b.data() + 8 + header.size(), data.data(), data.size());
+  return b;
+}
+
+}  // namespace bertrank::test
