@@ -1,5 +1,5 @@
 // Attention over packed variable-length sequences. Body: kernels/x86/attention_impl.inc.
-#include <omp.h>
+#include "kernels/parallel.h"
 
 #include <cmath>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // GEMM, AVX2+FMA: 6x16 register tile (12 ymm accumulators). Body: kernels/x86/gemm_impl.inc.
-#include <omp.h>
+#include "kernels/parallel.h"
 
 #include <cmath>
 #include <cstdint>
@@ -13,7 +13,13 @@ namespace bertrank::kernels::avx2 {
 #include "kernels/x86/common.inc"
 constexpr int MR = 6;
 constexpr int NV = 2;
-constexpr int KC_MAX = 256;
-constexpr int MC_MAX = 120;
+#ifndef BERTRANK_GEMM_KC
+#define BERTRANK_GEMM_KC 256
+#endif
+#ifndef BERTRANK_GEMM_MC
+#define BERTRANK_GEMM_MC 120
+#endif
+constexpr int KC_MAX = BERTRANK_GEMM_KC;
+constexpr int MC_MAX = BERTRANK_GEMM_MC;
 #include "kernels/x86/gemm_impl.inc"
 }  // namespace bertrank::kernels::avx2

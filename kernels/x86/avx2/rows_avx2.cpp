@@ -1,5 +1,5 @@
 // LayerNorm, activations, softmax, pooling, L2 normalisation, dot. Body: kernels/x86/rows_impl.inc.
-#include <omp.h>
+#include "kernels/parallel.h"
 
 #include <cmath>
 #include <cstdint>

@@ -1,5 +1,5 @@
 // GEMM, AVX-512: 14x32 register tile (28 zmm accumulators). Body: kernels/x86/gemm_impl.inc.
-#include <omp.h>
+#include "kernels/parallel.h"
 
 #include <cmath>
 #include <cstdint>
