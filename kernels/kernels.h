@@ -11,8 +11,10 @@
 //   - No alignment is required of callers; packed buffers are 64-byte aligned by the packer.
 //   - Sizes that are not multiples of the SIMD width or tile are handled by the same kernels.
 //   - Kernels never throw and never allocate on the hot path except where noted (scratch).
-//   - Threading: gemm and attention parallelise internally with OpenMP; the elementwise and
-//     row kernels are called per row block by the caller or are cheap enough to run serially.
+//   - Threading: gemm and attention parallelise internally (kernels/parallel.h: a small task
+//     pool sized by omp_get_max_threads(); serial when called from inside an OpenMP region or
+//     from another thread while the pool is busy); the elementwise and row kernels are serial,
+//     called per row block by the caller.
 #pragma once
 
 #include <cstddef>

@@ -5,14 +5,18 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 
 namespace bk = bertrank::kernels;
 using bk::Activation;
@@ -210,6 +214,40 @@ TEST_P(KernelsIsa, GemmThreadCountInvariant) {
   EXPECT_EQ(c1, c2);
 }
 
+// Called from an OpenMP region and from several std::threads at once: same answers (the task
+// pool runs nested or concurrent calls serially instead of deadlocking or oversubscribing).
+TEST_P(KernelsIsa, GemmNestedAndConcurrentCalls) {
+  const int m = 130, n = 200, k = 384, jobs = 4;
+  const auto a = random_vec(size_t(m) * k, 15), w = random_vec(size_t(n) * k, 16);
+  Aligned packed(t().gemm_packed_floats(n, k));
+  t().gemm_pack(w.data(), n, k, packed.p);
+  bk::GemmArgs g;
+  g.m = m, g.n = n, g.k = k, g.a = a.data(), g.lda = k, g.packed_w = packed.p, g.ldc = n;
+  std::vector<float> want(size_t(m) * n);
+  g.c = want.data();
+  t().gemm(g);
+  std::vector<std::vector<float>> got(jobs, std::vector<float>(size_t(m) * n));
+#pragma omp parallel for num_threads(2)
+  for (int j = 0; j < jobs; ++j) {
+    bk::GemmArgs gj = g;
+    gj.c = got[size_t(j)].data();
+    t().gemm(gj);
+  }
+  for (const auto& c : got) EXPECT_EQ(c, want);
+  for (auto& c : got) std::fill(c.begin(), c.end(), 0.0f);
+  std::vector<std::thread> threads;
+  for (int j = 0; j < jobs; ++j)
+    threads.emplace_back([&, j] {
+      for (int rep = 0; rep < 20; ++rep) {
+        bk::GemmArgs gj = g;
+        gj.c = got[size_t(j)].data();
+        t().gemm(gj);
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (const auto& c : got) EXPECT_EQ(c, want);
+}
+
 // ---- Vector math through the activation kernels ------------------------------------------
 
 double gelu_erf_exact(double x) { return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0))); }
@@ -405,6 +443,25 @@ TEST_P(KernelsIsa, AttentionLargeScores) {
 
 INSTANTIATE_TEST_SUITE_P(Isa, KernelsIsa, ::testing::Values(Isa::avx2, Isa::avx512),
                          isa_param_name);
+
+// ---- Task pool -------------------------------------------------------------------------------
+
+TEST(KernelsParallel, EveryTaskExactlyOnce) {
+  for (int threads : {1, 2, 3, 8})
+    for (int64_t n : {int64_t(1), int64_t(2), int64_t(7), int64_t(100), int64_t(5000)}) {
+      std::unique_ptr<std::atomic<int>[]> hits(new std::atomic<int>[size_t(n)]);
+      for (int64_t i = 0; i < n; ++i) hits[size_t(i)] = 0;
+      std::atomic<int> max_slot{0};
+      bk::parallel_for(n, threads, [&](int64_t t, int slot) {
+        hits[size_t(t)].fetch_add(1);
+        int cur = max_slot.load();
+        while (slot > cur && !max_slot.compare_exchange_weak(cur, slot)) {
+        }
+      });
+      for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[size_t(i)].load(), 1) << n << " " << threads;
+      EXPECT_LT(max_slot.load(), threads);
+    }
+}
 
 // ---- Dispatch ------------------------------------------------------------------------------
 
