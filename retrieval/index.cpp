@@ -132,7 +132,7 @@ nlohmann::json Index::info() const {
   }
   j["model"] = {{"fingerprint", fingerprint_}, {"path", model_path_}};
   if (bm25_)
-    j["bm25"] = {{"k1", bm25_->params().k1}, {"b", bm25_->params().b},
+    j["bm25"] = {{"k1", std::round(bm25_->params().k1 * 1e6) / 1e6}, {"b", std::round(bm25_->params().b * 1e6) / 1e6},
                  {"stopwords", bm25_->params().stopwords}, {"vocabulary", bm25_->vocabulary_size()}};
   else
     j["bm25"] = nullptr;
