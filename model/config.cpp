@@ -64,7 +64,7 @@ BertConfig parse(const nlohmann::json& j, bool brm) {
     if (brm) bad(w, "missing field 'layer_norm_eps'");
   } else {
     if (!eps->is_number()) bad(w, "field 'layer_norm_eps' is not a number");
-    c.layer_norm_eps = eps->get<float>();
+    c.layer_norm_eps = eps->get<double>();
   }
   c.hidden_act_name = get_str(j, "hidden_act", w, brm, "gelu");
   if (c.hidden_act_name == "gelu") c.hidden_act = HiddenAct::gelu;
@@ -90,7 +90,7 @@ void BertConfig::validate() const {
   if (hidden_size % num_attention_heads != 0)
     bad("config", "hidden_size " + std::to_string(hidden_size) + " is not divisible by num_attention_heads " +
                       std::to_string(num_attention_heads));
-  if (!(layer_norm_eps > 0.0f) || !std::isfinite(layer_norm_eps)) bad("config", "layer_norm_eps must be positive and finite");
+  if (!(layer_norm_eps > 0.0) || !std::isfinite(layer_norm_eps)) bad("config", "layer_norm_eps must be positive and finite");
   if (pad_token_id >= vocab_size) bad("config", "pad_token_id is not below vocab_size");
 }
 
@@ -102,7 +102,7 @@ nlohmann::json BertConfig::to_json() const {
           {"vocab_size", vocab_size},
           {"max_position_embeddings", max_position_embeddings},
           {"type_vocab_size", type_vocab_size},
-          {"layer_norm_eps", double(layer_norm_eps)},
+          {"layer_norm_eps", layer_norm_eps},
           {"hidden_act", hidden_act_name},
           {"position_embedding_type", "absolute"},
           {"pad_token_id", pad_token_id}};

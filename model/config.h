@@ -25,7 +25,7 @@ struct BertConfig {
   int vocab_size = 0;
   int max_position_embeddings = 0;
   int type_vocab_size = 0;
-  float layer_norm_eps = 1e-12f;
+  double layer_norm_eps = 1e-12;
   HiddenAct hidden_act = HiddenAct::gelu;
   std::string hidden_act_name = "gelu";
   int pad_token_id = 0;

@@ -110,7 +110,7 @@ void BertEncoder::forward(const int32_t* ids, const int32_t* type_ids, const int
       for (int j = 0; j < H; ++j) x[j] = (w[j] + ty[j]) + po[j];
     }
   }
-  k.layernorm(T, H, out, H, nullptr, 0, emb_ln_.gamma, emb_ln_.beta, cfg_.layer_norm_eps, out, H);
+  k.layernorm(T, H, out, H, nullptr, 0, emb_ln_.gamma, emb_ln_.beta, float(cfg_.layer_norm_eps), out, H);
   if (on_state) (*on_state)("embeddings", out, T, H);
 
   AlignedFloats qkv = AlignedFloats::make(size_t(T) * 3 * H);
@@ -135,10 +135,10 @@ void BertEncoder::forward(const int32_t* ids, const int32_t* type_ids, const int
     k.attention(a);
     // x = LN(ctx·Woᵀ + bo + x): the GEMM writes into x with x as the residual (exact alias).
     linear(k, L.attn_output, T, ctx.data(), x, kernels::Activation::none, x);
-    k.layernorm(T, H, x, H, nullptr, 0, L.attn_ln.gamma, L.attn_ln.beta, cfg_.layer_norm_eps, x, H);
+    k.layernorm(T, H, x, H, nullptr, 0, L.attn_ln.gamma, L.attn_ln.beta, float(cfg_.layer_norm_eps), x, H);
     linear(k, L.intermediate, T, x, ffn.data(), act);
     linear(k, L.output, T, ffn.data(), x, kernels::Activation::none, x);
-    k.layernorm(T, H, x, H, nullptr, 0, L.out_ln.gamma, L.out_ln.beta, cfg_.layer_norm_eps, x, H);
+    k.layernorm(T, H, x, H, nullptr, 0, L.out_ln.gamma, L.out_ln.beta, float(cfg_.layer_norm_eps), x, H);
     if (on_state) (*on_state)("encoder.layer." + std::to_string(i), x, T, H);
   }
 }
