@@ -31,11 +31,12 @@ std::string base64_decode(const std::string& in) {
     return -1;
   };
   std::string out;
-  int bits = 0, acc = 0;
+  int bits = 0;
+  uint32_t acc = 0;
   for (char c : in) {
     const int v = val(c);
     if (v < 0) continue;  // '=' padding
-    acc = (acc << 6) | v;
+    acc = ((acc << 6) | uint32_t(v)) & 0xFFFFFFu;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
