@@ -1,0 +1,233 @@
+// Ranking metrics on hand-computed examples, the gain mappings, query / judgement readers, and
+// Cranfield's query numbering on the shared collection when it is beside the checkout.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "retrieval/metrics.h"
+#include "tests/test_paths.h"
+
+using namespace bertrank::retrieval;
+
+namespace {
+std::string write_temp(const std::string& name, const std::string& content) {
+  std::string path = ::testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+const double kLog2_3 = std::log2(3.0), kLog2_5 = std::log2(5.0);
+}  // namespace
+
+TEST(Metrics, CanonicalIds) {
+  EXPECT_EQ(canonical_id("001"), "1");
+  EXPECT_EQ(canonical_id("000"), "0");
+  EXPECT_EQ(canonical_id("120"), "120");
+  EXPECT_EQ(canonical_id("q01"), "q01");
+  EXPECT_EQ(canonical_id(""), "");
+}
+
+TEST(Metrics, GainMappings) {
+  EXPECT_EQ(gain_for_grade(1, GainMapping::gain_cleverdon), 4.0);
+  EXPECT_EQ(gain_for_grade(2, GainMapping::gain_cleverdon), 3.0);
+  EXPECT_EQ(gain_for_grade(3, GainMapping::gain_cleverdon), 2.0);
+  EXPECT_EQ(gain_for_grade(4, GainMapping::gain_cleverdon), 1.0);
+  EXPECT_EQ(gain_for_grade(-1, GainMapping::gain_cleverdon), 0.0);
+  EXPECT_EQ(gain_for_grade(5, GainMapping::gain_cleverdon), 0.0);
+  EXPECT_EQ(gain_for_grade(2, GainMapping::gain_identity), 2.0);
+  EXPECT_EQ(gain_for_grade(0, GainMapping::gain_identity), 0.0);
+  EXPECT_EQ(gain_for_grade(-1, GainMapping::gain_identity), 0.0);
+  EXPECT_THROW(gain_for_grade(1, GainMapping::gain_auto), std::invalid_argument);
+
+  std::vector<Qrel> cran = {{"1", "10", 2}, {"1", "11", -1}, {"2", "3", 4}};
+  std::vector<Qrel> med = {{"1", "10", 1}, {"1", "11", 1}};
+  std::vector<Qrel> trec = {{"1", "10", 2}, {"1", "11", 0}, {"1", "12", -1}};
+  EXPECT_EQ(resolve_gain_mapping(cran, GainMapping::gain_auto), GainMapping::gain_cleverdon);
+  EXPECT_EQ(resolve_gain_mapping(med, GainMapping::gain_auto), GainMapping::gain_identity);
+  EXPECT_EQ(resolve_gain_mapping(trec, GainMapping::gain_auto), GainMapping::gain_identity);
+  EXPECT_EQ(resolve_gain_mapping(med, GainMapping::gain_cleverdon), GainMapping::gain_cleverdon);
+}
+
+TEST(Metrics, NdcgHandComputed) {
+  // Judged gains: a=3, b=2, c=1, x=0 (judged not relevant). Ranking: x, b, u (unjudged), a.
+  std::unordered_map<std::string, double> g = {{"a", 3}, {"b", 2}, {"c", 1}, {"x", 0}};
+  std::vector<std::string> r = {"x", "b", "u", "a"};
+  // DCG = 0/1 + 2/log2(3) + 0/2 + 3/log2(5); IDCG = 3/1 + 2/log2(3) + 1/2.
+  const double dcg = 2 / kLog2_3 + 3 / kLog2_5;
+  const double idcg = 3 + 2 / kLog2_3 + 0.5;
+  EXPECT_NEAR(ndcg_at(r, g, 10), dcg / idcg, 1e-12);
+  // Cut at 2: DCG@2 = 2/log2(3); IDCG@2 = 3 + 2/log2(3).
+  EXPECT_NEAR(ndcg_at(r, g, 2), (2 / kLog2_3) / (3 + 2 / kLog2_3), 1e-12);
+  // Perfect ranking, and the ideal only over judged gains (not over what was retrieved).
+  EXPECT_NEAR(ndcg_at({"a", "b", "c"}, g, 10), 1.0, 1e-12);
+  EXPECT_NEAR(ndcg_at({"a"}, g, 1), 1.0, 1e-12);
+  EXPECT_NEAR(ndcg_at({"a"}, g, 10), 3 / idcg, 1e-12);
+  // Nothing relevant retrieved, empty ranking, no relevant judgement.
+  EXPECT_EQ(ndcg_at({"x", "u"}, g, 10), 0.0);
+  EXPECT_EQ(ndcg_at({}, g, 10), 0.0);
+  EXPECT_EQ(ndcg_at({"x"}, {{"x", 0}}, 10), 0.0);
+  // A repeated document counts once; the repeat does not take a rank.
+  EXPECT_NEAR(ndcg_at({"x", "x", "b", "b", "u", "a"}, g, 10), dcg / idcg, 1e-12);
+}
+
+TEST(Metrics, NdcgBinaryMatchesTextbook) {
+  // Binary relevance, 2 relevant of which one at rank 3: (1/log2(4)) / (1 + 1/log2(3)).
+  std::unordered_map<std::string, double> g = {{"7", 1}, {"9", 1}};
+  EXPECT_NEAR(ndcg_at({"1", "2", "7", "4"}, g, 10), 0.5 / (1 + 1 / kLog2_3), 1e-12);
+  // Scaling every gain leaves NDCG unchanged (MEDLINE's 1s under either mapping).
+  std::unordered_map<std::string, double> g4 = {{"7", 4}, {"9", 4}};
+  EXPECT_NEAR(ndcg_at({"1", "2", "7", "4"}, g4, 10), ndcg_at({"1", "2", "7", "4"}, g, 10), 1e-12);
+}
+
+TEST(Metrics, MrrHandComputed) {
+  std::unordered_map<std::string, double> g = {{"a", 3}, {"b", 1}, {"x", 0}};
+  EXPECT_EQ(mrr_at({"a", "b"}, g, 10), 1.0);
+  EXPECT_EQ(mrr_at({"x", "u", "b", "a"}, g, 10), 1.0 / 3);  // judged-irrelevant x does not count
+  EXPECT_EQ(mrr_at({"x", "u", "b"}, g, 2), 0.0);             // first relevant past the cut-off
+  EXPECT_EQ(mrr_at({"u", "u", "u", "b"}, g, 10), 0.5);        // repeats take no rank
+  EXPECT_EQ(mrr_at({}, g, 10), 0.0);
+}
+
+TEST(Metrics, RecallHandComputed) {
+  std::unordered_map<std::string, double> g = {{"a", 3}, {"b", 1}, {"c", 2}, {"x", 0}};
+  EXPECT_NEAR(recall_at({"a", "x", "u", "c"}, g, 100), 2.0 / 3, 1e-12);
+  EXPECT_NEAR(recall_at({"a", "x", "u", "c"}, g, 3), 1.0 / 3, 1e-12);
+  EXPECT_NEAR(recall_at({"a", "a", "a"}, g, 100), 1.0 / 3, 1e-12);
+  EXPECT_EQ(recall_at({"x"}, {{"x", 0}}, 100), 0.0);
+  // Recall@100 sees exactly 100 ranks.
+  std::vector<std::string> r;
+  for (int i = 0; i < 99; ++i) r.push_back("n" + std::to_string(i));
+  r.push_back("b");
+  r.push_back("a");
+  EXPECT_NEAR(recall_at(r, g, 100), 1.0 / 3, 1e-12);
+}
+
+TEST(Metrics, EvaluateRunAveragesOverQueriesWithRelevant) {
+  std::vector<Qrel> qrels = {{"1", "10", 1}, {"1", "11", 1}, {"2", "20", 1}, {"3", "30", -1}};
+  // Mapping cleverdon: q1 gains 4,4; q2 4; q3 has only a non-relevant judgement (skipped).
+  Judgements j = make_judgements(qrels, GainMapping::gain_cleverdon);
+  EXPECT_EQ(j.relevant_count("1"), 2u);
+  EXPECT_EQ(j.relevant_count("3"), 0u);
+  EXPECT_EQ(j.relevant_count("9"), 0u);
+  std::unordered_map<std::string, std::vector<std::string>> run = {
+      {"1", {"11", "99", "10"}},  // ndcg = (1 + 1/2) / (1 + 1/log2 3), mrr 1, recall 1
+      {"3", {"30"}},
+      // q2 has no ranking: counts as 0
+  };
+  EvalSummary s = evaluate_run({"1", "2", "3", "4"}, run, j);
+  EXPECT_EQ(s.queries, 2u);
+  EXPECT_EQ(s.skipped, 2u);
+  ASSERT_EQ(s.per_query.size(), 2u);
+  EXPECT_EQ(s.per_query[0].query_id, "1");
+  const double n1 = 1.5 / (1 + 1 / kLog2_3);
+  EXPECT_NEAR(s.per_query[0].ndcg10, n1, 1e-12);
+  EXPECT_EQ(s.per_query[1].ndcg10, 0.0);
+  EXPECT_NEAR(s.ndcg10, n1 / 2, 1e-12);
+  EXPECT_NEAR(s.mrr10, 0.5, 1e-12);
+  EXPECT_NEAR(s.recall100, 0.5, 1e-12);
+}
+
+TEST(Metrics, DuplicateJudgementKeepsLargerGain) {
+  Judgements j = make_judgements({{"1", "5", 3}, {"01", "005", 1}}, GainMapping::gain_cleverdon);
+  ASSERT_EQ(j.by_query.size(), 1u);
+  EXPECT_EQ(j.by_query.at("1").at("5"), 4.0);
+}
+
+TEST(Metrics, ReadsJsonlAndSmartQueries) {
+  QueryFileFormat f;
+  auto p = write_temp("q1.jsonl", "{\"id\": \"q7\", \"text\": \"first\"}\n\n{\"id\": 12, \"text\": \"second\"}\n");
+  auto q = read_queries(p, &f);
+  EXPECT_EQ(f, QueryFileFormat::query_jsonl);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].id, "q7");
+  EXPECT_EQ(q[1].id, "12");
+  EXPECT_EQ(q[1].text, "second");
+
+  auto s = write_temp("q2.qry", ".I 001\n.W\nwhat is lift ?\n.I 004\n.W\nboundary layers\n");
+  q = read_queries(s, &f);
+  EXPECT_EQ(f, QueryFileFormat::query_smart);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].id, "1");
+  EXPECT_EQ(q[1].id, "4");
+  EXPECT_EQ(q[1].text, "boundary layers");
+}
+
+TEST(Metrics, RefusesBadQueryFiles) {
+  auto expect_error = [](const std::string& content, const std::string& needle) {
+    auto p = write_temp("qbad.jsonl", content);
+    try {
+      read_queries(p);
+      ADD_FAILURE() << "accepted: " << content;
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error("{\"id\": \"1\", \"text\": \"a\"}\nnot json\n", ":2: not a JSON object");
+  expect_error("{\"text\": \"a\"}\n", "missing \"id\"");
+  expect_error("{\"id\": 1}\n", "missing \"text\"");
+  expect_error("{\"id\": [1], \"text\": \"a\"}\n", "\"id\" must be");
+  expect_error("{\"id\": \"\", \"text\": \"a\"}\n", "\"id\" is empty");
+  expect_error("{\"id\": \"1\", \"text\": \"a\"}\n{\"id\": \"01\", \"text\": \"b\"}\n", "appears twice");
+  EXPECT_THROW(read_queries(::testing::TempDir() + "does-not-exist.jsonl"), std::runtime_error);
+}
+
+TEST(Metrics, QueryNumberingAuto) {
+  std::vector<QueryInput> q = {{"1", "a"}, {"2", "b"}, {"4", "c"}};
+  // Judgement ids 1..3 with 3 not a query id: ordinal (Cranfield).
+  EXPECT_EQ(resolve_query_numbering(q, QueryFileFormat::query_smart, {{"3", "1", 1}, {"1", "2", 1}},
+                                    QueryNumbering::numbering_auto),
+            QueryNumbering::numbering_ordinal);
+  // All judged ids are query ids: record ids (MEDLINE).
+  EXPECT_EQ(resolve_query_numbering(q, QueryFileFormat::query_smart, {{"4", "1", 1}, {"1", "2", 1}},
+                                    QueryNumbering::numbering_auto),
+            QueryNumbering::numbering_record_id);
+  // A judged id past the number of queries: record ids.
+  EXPECT_EQ(resolve_query_numbering(q, QueryFileFormat::query_smart, {{"3", "1", 1}, {"9", "2", 1}},
+                                    QueryNumbering::numbering_auto),
+            QueryNumbering::numbering_record_id);
+  // jsonl files always use their ids; explicit choices are kept.
+  EXPECT_EQ(resolve_query_numbering(q, QueryFileFormat::query_jsonl, {{"3", "1", 1}}, QueryNumbering::numbering_auto),
+            QueryNumbering::numbering_record_id);
+  EXPECT_EQ(resolve_query_numbering(q, QueryFileFormat::query_jsonl, {{"3", "1", 1}},
+                                    QueryNumbering::numbering_ordinal),
+            QueryNumbering::numbering_ordinal);
+  renumber_queries_ordinal(q);
+  EXPECT_EQ(q[2].id, "3");
+}
+
+TEST(Metrics, SharedCollections) {
+  const std::string ir = bertrank::test::shared_data_dir() + "/ir";
+  if (!bertrank::test::exists(ir + "/cranfield/cran.qry")) GTEST_SKIP() << "no " << ir;
+  QueryFileFormat f;
+  auto cq = read_queries(ir + "/cranfield/cran.qry", &f);
+  auto cr = read_qrels_file(ir + "/cranfield/cranqrel");
+  ASSERT_EQ(cq.size(), 225u);
+  EXPECT_EQ(resolve_query_numbering(cq, f, cr, QueryNumbering::numbering_auto), QueryNumbering::numbering_ordinal);
+  EXPECT_EQ(resolve_gain_mapping(cr, GainMapping::gain_auto), GainMapping::gain_cleverdon);
+  Judgements cj = make_judgements(cr, GainMapping::gain_auto);
+  size_t with_rel = 0;
+  for (size_t i = 1; i <= 225; ++i) with_rel += cj.relevant_count(std::to_string(i)) > 0;
+  EXPECT_EQ(with_rel, 225u);
+
+  auto mq = read_queries(ir + "/medline/MED.QRY", &f);
+  auto mr = read_qrels_file(ir + "/medline/MED.REL");
+  ASSERT_EQ(mq.size(), 30u);
+  EXPECT_EQ(resolve_query_numbering(mq, f, mr, QueryNumbering::numbering_auto), QueryNumbering::numbering_record_id);
+  EXPECT_EQ(resolve_gain_mapping(mr, GainMapping::gain_auto), GainMapping::gain_identity);
+  Judgements mj = make_judgements(mr, GainMapping::gain_auto);
+  size_t n = 0;
+  for (const auto& q : mq) n += mj.relevant_count(q.id) > 0;
+  EXPECT_EQ(n, 30u);
+  // A perfect run scores 1 everywhere.
+  std::unordered_map<std::string, std::vector<std::string>> run;
+  std::vector<std::string> ids;
+  for (const auto& q : mq) {
+    ids.push_back(q.id);
+    for (const auto& [d, g] : mj.by_query[q.id]) run[q.id].push_back(d);
+  }
+  EvalSummary s = evaluate_run(ids, run, mj);
+  EXPECT_EQ(s.queries, 30u);
+  EXPECT_NEAR(s.ndcg10, 1.0, 1e-12);
+  EXPECT_NEAR(s.mrr10, 1.0, 1e-12);
+  EXPECT_NEAR(s.recall100, 1.0, 1e-12);
+}
