@@ -258,7 +258,7 @@ std::vector<std::vector<Hit>> IvfIndex::search_hits(size_t nq, const float* quer
     const auto& pr = probes[0];
     size_t scanned = 0;
     for (const Hit& h : pr) scanned += lists_[h.id].ids.size();
-    const bool parallel = (double)scanned * stride > 2e6;
+    const bool parallel = (double)scanned * stride > 8e6;  // about 32 MB of f32 rows
 #pragma omp parallel if (parallel)
     {
       TopK local(kk);
