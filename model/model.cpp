@@ -68,6 +68,17 @@ std::shared_ptr<const Model> Model::load(const std::string& path) {
   m->tok_spec_ = std::move(l.tok);
   m->tokenizer_ = std::make_unique<tokenizer::WordPieceTokenizer>(make_tokenizer(path, m->tok_spec_));
   try {
+    // Head tensors are checked here too, so that a bad file is refused at load, not at first use.
+    const uint64_t H = uint64_t(m->config_.hidden_size);
+    if (m->head_.type == HeadType::classifier || m->file_.find("pooler.dense.weight") ||
+        m->file_.find("pooler.dense.bias")) {
+      m->file_.require("pooler.dense.weight", {H, H});
+      m->file_.require("pooler.dense.bias", {H});
+    }
+    if (m->head_.type == HeadType::classifier) {
+      m->file_.require("classifier.weight", {uint64_t(m->head_.num_labels), H});
+      m->file_.require("classifier.bias", {uint64_t(m->head_.num_labels)});
+    }
     m->encoder_ = std::make_unique<BertEncoder>(m->config_, m->file_);
   } catch (const std::runtime_error& e) {
     const std::string w = e.what();

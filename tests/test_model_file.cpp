@@ -366,3 +366,24 @@ TEST(Convert, RefusesMissingTensorAndShapeAgainstConfig) {
   }
   EXPECT_FALSE(test::exists(tmp_path("x.brm")));
 }
+
+TEST(ModelFile, ClassifierHeadTensorsAreCheckedAtLoad) {
+  test::TinyModel tiny;
+  tiny.meta["architecture"] = "BertForSequenceClassification";
+  tiny.meta["head"] = {{"type", "classifier"}, {"num_labels", 1}, {"id2label", {{"0", "LABEL_0"}}}, {"max_seq_length", 16}};
+  tiny.tensors["pooler.dense.weight"] = {{8, 8}, std::vector<float>(64, 0.01f)};
+  tiny.tensors["pooler.dense.bias"] = {{8}, std::vector<float>(8, 0.0f)};
+  tiny.tensors["classifier.weight"] = {{1, 8}, std::vector<float>(8, 0.1f)};
+  tiny.tensors["classifier.bias"] = {{1}, std::vector<float>(1, 0.0f)};
+  const std::string ok = tmp_path("cls_ok.brm");
+  tiny.write(ok);
+  auto m = model::Model::load(ok);
+  EXPECT_EQ(m->head().type, model::HeadType::classifier);
+  EXPECT_EQ(m->head().id2label.at("0"), "LABEL_0");
+  EXPECT_THROW(model::BiEncoder{m}, std::invalid_argument);
+  RawModel r(tiny);
+  r.meta["head"]["num_labels"] = 3;
+  expect_load_refused("classifier_labels", r.bytes(), "tensor 'classifier.weight' has shape [1, 8], the config needs [3, 8]");
+  tiny.tensors.erase("pooler.dense.bias");
+  expect_load_refused("no_pooler_bias", RawModel(tiny).bytes(), "tensor 'pooler.dense.bias' is missing");
+}
