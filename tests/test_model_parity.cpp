@@ -182,7 +182,7 @@ TEST_P(Parity, RealTextsMatchSentenceTransformers) {
                     << info.num_tokens[k] << " truncated " << int(info.truncated[k]);
   }
   EXPECT_EQ(bad, 0u);
-  std::printf("[ parity ] %s (%s kernels): %zu texts (%zu truncated), max |diff| %.3g, min cosine %.9f\n",
+  std::printf("[ parity ] %s (%s kernels): %zu texts (%zu truncated), max |diff| %.3g, min cosine %.12f\n",
               GetParam().second.c_str(), kernels::isa_name(kernels::active().isa), texts.size(), truncated, max_abs,
               min_cos);
 }
