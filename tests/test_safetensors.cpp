@@ -142,6 +142,9 @@ TEST(Safetensors, RefusesBadFiles) {
                  one(R"("a":{"dtype":"F32","shape":[3],"data_offsets":[0,12]},"a":{"dtype":"F32","shape":[3],"data_offsets":[12,24]})",
                      d24),
                  "key 'a' twice");
+  expect_refused("deep_nesting",
+                 raw_safetensors("{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}", {}),
+                 "tensor 'a': entry is not an object");
   expect_refused("metadata_not_strings", one(R"("__metadata__":{"x":1},"a":{"dtype":"F32","shape":[6],"data_offsets":[0,24]})", d24),
                  "__metadata__ value of 'x' is not a string");
 }
