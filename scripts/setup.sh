@@ -29,3 +29,8 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 fi
 cmake --build "$build" -j "$(nproc)" 2>&1 | grep -vE '^\[ *[0-9]+%\] (Building|Linking)|^Consolidate|^-- ' || true
 test -x "$build/bertrank" || { echo "setup: build failed" >&2; exit 1; }
+
+# The default reranker checkpoint, then every fetched checkpoint -> weights/<name>.brm (needs
+# the CLI, so after the build; each step skips what is already there).
+bash weights/fetch_rerankers.sh
+bash weights/convert_models.sh "$build/bertrank"
