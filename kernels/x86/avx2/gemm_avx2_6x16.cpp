@@ -14,10 +14,10 @@ namespace bertrank::kernels::avx2 {
 constexpr int MR = 6;
 constexpr int NV = 2;
 #ifndef BERTRANK_GEMM_KC
-#define BERTRANK_GEMM_KC 384  // measured on Zen 3: 384 (one K block for K=384, no C reload) > 256, 192
+#define BERTRANK_GEMM_KC 384  // Zen 3: 384 (one K block for K=384: no C reload) beat 256 and 192
 #endif
 #ifndef BERTRANK_GEMM_MC
-#define BERTRANK_GEMM_MC 72
+#define BERTRANK_GEMM_MC 144  // 144 > 72 on Zen 3: each B micro-panel fetched from L3 serves 24 row groups
 #endif
 constexpr int KC_MAX = BERTRANK_GEMM_KC;
 constexpr int MC_MAX = BERTRANK_GEMM_MC;
