@@ -1,18 +1,37 @@
 #!/usr/bin/env bash
-# The main job on defaults: set everything up (packages, models, build), then run the pipeline
-# that exists so far on a few example lines. Pass your own text file as the first argument.
+# The main job on defaults: set everything up (packages, models, build), index a corpus with
+# the bi-encoder (+ BM25), and answer a few example queries, first stage + rerank, with timings.
+#
+#   ./scripts/demo.sh                         # default corpus: this machine's Debian package
+#                                             # descriptions (/var/lib/dpkg/status)
+#   ./scripts/demo.sh --docs FILE [-q QUERY]... # your documents: jsonl {"id","text"} or SMART
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+docs="" queries=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --docs) docs=$2; shift 2 ;;
+    -q|--query) queries+=("$2"); shift 2 ;;
+    *) echo "usage: $0 [--docs FILE] [-q QUERY]..." >&2; exit 2 ;;
+  esac
+done
 bash "$root/scripts/setup.sh"
 cd "$root"
-input=${1:-}
-if [ -z "$input" ]; then
-  input=$(mktemp)
-  trap 'rm -f "$input"' EXIT
-  printf '%s\n' \
-    "What similarity laws must be obeyed when constructing aeroelastic models?" \
-    "Correlation between maternal and fetal plasma levels of glucose." \
-    "Café au lait, naïve résumé — déjà vu!" > "$input"
+build=${BUILD_DIR:-build}
+mkdir -p "$build/demo"
+if [ -z "$docs" ]; then
+  docs="$build/demo/debian-packages.jsonl"
+  [ -f "$docs" ] && [ "$docs" -nt /var/lib/dpkg/status ] || python3 scripts/demo_corpus.py "$docs"
+  [ ${#queries[@]} -gt 0 ] || queries=("compress files into an archive" "a tool to debug programs"
+                                        "library for parsing JSON" "fast linear algebra routines")
 fi
-echo "== bertrank tokenize (all-MiniLM-L6-v2 WordPiece) =="
-build/bertrank tokenize -m weights/hf/all-MiniLM-L6-v2 "$input"
+[ ${#queries[@]} -gt 0 ] || queries=("what is this collection about")
+index="$build/demo/$(basename "$docs").idx"
+model=weights/all-MiniLM-L6-v2.brm
+if [ ! -f "$index" ] || [ "$docs" -nt "$index" ] || [ "$model" -nt "$index" ]; then
+  "$build/bertrank" index build -m "$model" --docs "$docs" -o "$index" --bm25
+fi
+args=()
+for q in "${queries[@]}"; do args+=(-q "$q"); done
+echo "== bertrank search (hybrid: all-MiniLM-L6-v2 + BM25), top 3 per query =="
+"$build/bertrank" search -i "$index" "${args[@]}" -k 3 --mode hybrid --timings
