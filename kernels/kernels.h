@@ -37,6 +37,11 @@ enum class Activation : int { none = 0, gelu_erf = 1, gelu_tanh = 2 };
 //   activation. C may alias residual exactly (same pointer and ld), never partially.
 //   m may be anything >= 1, including 1 (a single token: the kernel then streams the packed
 //   weights once, a GEMV).
+//   The packed layout differs per table (ref: W as is; avx2: 16-column panels, k rows of 16;
+//   avx512: 32-column panels), and so does gemm_packed_floats: pack with the table you will
+//   call gemm from. Alignment is not needed for correctness (unaligned loads), only for speed.
+//   A is read in place (never packed or copied); with act != none, a residual that overlaps
+//   C keeps the whole K reduction in registers (correct, slightly slower for K > 384).
 struct GemmArgs {
   int m = 0, n = 0, k = 0;
   const float* a = nullptr;       // size m*lda
@@ -58,6 +63,9 @@ struct GemmArgs {
 //   offset 2*hidden, where hidden = num_heads*head_dim (the fused QKV projection's layout).
 //   out[t*ld_out + h*head_dim ...] = softmax(q·Kᵀ·scale)·V. Softmax is computed online
 //   (running max and sum) so the S×S score matrix is never materialised in full.
+//   out must not overlap qkv. Empty sequences (equal offsets) are allowed and cost nothing.
+//   Per-thread scratch: head_dim*L floats for K and V of the longest sequence, kept for the
+//   thread's lifetime.
 struct AttentionArgs {
   const float* qkv = nullptr;  // size T*ld_qkv, T = seq_offsets[nseq]
   int ld_qkv = 0;
