@@ -47,12 +47,17 @@ std::vector<float> kmeans_spherical(size_t n, const float* x, size_t dim, size_t
       const float* cj = &sub[pick * dim];
       std::memcpy(&c[j * dim], cj, dim * 4);
       const float cn = norms[pick];
-      sc.ip_block(1, cj, dim, m, sub.data(), dim, dim, dots.data(), m);
       double total = 0;
-      for (size_t i = 0; i < m; ++i) {
-        const float d2 = std::max(0.f, norms[i] + cn - 2 * dots[i]);
-        dist[i] = std::min(dist[i], d2);
-        total += dist[i];
+      const size_t chunk = 4096, nchunks = (m + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) reduction(+ : total) if ((double)m * dim > 4e6)
+      for (size_t c = 0; c < nchunks; ++c) {
+        const size_t i0 = c * chunk, i1 = std::min(m, i0 + chunk);
+        sc.ip_block(1, cj, dim, i1 - i0, &sub[i0 * dim], dim, dim, &dots[i0], m);
+        for (size_t i = i0; i < i1; ++i) {
+          const float d2 = std::max(0.f, norms[i] + cn - 2 * dots[i]);
+          dist[i] = std::min(dist[i], d2);
+          total += dist[i];
+        }
       }
       if (j + 1 == k) break;
       if (total <= 0) {
