@@ -1,8 +1,11 @@
-// `bertrank search -i <index> -q "..." [-k 10] [--mode dense|bm25|hybrid] [--nprobe N]`:
-// first-stage retrieval from an index; one JSON line per hit {"id","score","text"[,"meta"]},
-// best first. The model comes from the index unless -m says where it moved (its fingerprint
+// `bertrank search -i <index> -q "..." [-k 10] [--mode dense|bm25|hybrid] [--nprobe N]
+//                  [--rerank <cross-encoder .brm> --candidates N]`:
+// first-stage retrieval from an index, then (with --rerank) the cross-encoder on the top N
+// (retrieval/pipeline.h); one JSON line per hit {"id","score","first_stage_score","text"
+// [,"meta"]}, best first. The model comes from the index unless -m says where it moved (its fingerprint
 // must match). --queries FILE runs one query per line; each hit then also carries "query"
 // (the line number, from 0).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -14,6 +17,7 @@
 
 #include "model/model.h"
 #include "retrieval/index.h"
+#include "retrieval/pipeline.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
@@ -22,7 +26,8 @@ std::shared_ptr<const model::Model> load_index_model(const retrieval::Index& idx
 
 namespace {
 struct SearchArgs {
-  std::string index, model, queries_file, mode = "dense";
+  std::string index, model, queries_file, mode = "dense", rerank, activation = "none";
+  size_t candidates = 50;
   std::vector<std::string> queries;
   size_t k = 10, nprobe = 0, rescore_factor = 0;
   bool mmap = false, timings = false;
@@ -46,6 +51,11 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--nprobe", a->nprobe, "IVF lists to visit (default: the index's)");
   cmd->add_option("--rescore-factor", a->rescore_factor, "int8: re-score the best k*F exactly (default 8)");
   cmd->add_option("-m,--model", a->model, "Model file, if it moved since the index was built");
+  cmd->add_option("--rerank", a->rerank, "Cross-encoder model (.brm) to rerank the first stage's top candidates");
+  cmd->add_option("--candidates", a->candidates, "First-stage hits to rerank (default 50)");
+  cmd->add_option("--activation", a->activation, "Cross-encoder score: none (raw logits), sigmoid, softmax")
+      ->check(CLI::IsMember({"none", "sigmoid", "softmax"}));
+  cmd->add_option("-t,--threads", a->threads, "Threads (default: all)");
   cmd->add_flag("--mmap", a->mmap, "Map the index instead of reading it into memory");
   cmd->add_flag("--timings", a->timings, "Print the time of each stage to stderr");
   cmd->callback([a] {
@@ -65,41 +75,34 @@ void add_search_command(CLI::App& app) {
     lo.mmap = a->mmap;
     auto idx = retrieval::Index::load(a->index, lo);
     const auto t1 = clk::now();
-    const size_t n = queries.size(), k = a->k;
-    std::vector<float> scores(n * k);
-    std::vector<int64_t> ids(n * k);
-    retrieval::SearchParams sp;
-    sp.nprobe = a->nprobe;
-    sp.rescore_factor = a->rescore_factor;
-    double t_model = 0, t_embed = 0;
-    std::vector<float> qv;
-    if (a->mode != "bm25") {
-      const auto m0 = clk::now();
-      auto m = load_index_model(idx, a->model);
-      const auto m1 = clk::now();
-      model::BiEncoder enc(m);
-      qv.resize(n * (size_t)enc.dim());
-      enc.embed(queries, qv.data());
-      t_model = secs(m0, m1);
-      t_embed = secs(m1, clk::now());
+    const size_t n = queries.size();
+    retrieval::PipelineOptions po;
+    po.mode = retrieval::parse_first_stage(a->mode);
+    po.k = a->k;
+    po.search.nprobe = a->nprobe;
+    po.search.rescore_factor = a->rescore_factor;
+    po.rerank.activation = model::parse_score_activation(a->activation);
+    po.rerank.num_threads = a->threads;
+    double t_model = 0;
+    std::unique_ptr<model::BiEncoder> enc;
+    std::unique_ptr<model::CrossEncoder> ce;
+    const auto m0 = clk::now();
+    if (po.mode != retrieval::FirstStage::bm25) enc = std::make_unique<model::BiEncoder>(load_index_model(idx, a->model));
+    if (!a->rerank.empty()) {
+      ce = std::make_unique<model::CrossEncoder>(model::Model::load(a->rerank));
+      po.candidates = std::max<size_t>(a->candidates, 1);
     }
-    const auto s0 = clk::now();
-    if (a->mode == "dense")
-      idx.search_dense(n, qv.data(), k, scores.data(), ids.data(), sp);
-    else if (a->mode == "bm25")
-      idx.search_bm25(n, queries.data(), k, scores.data(), ids.data());
-    else
-      idx.search_hybrid(n, qv.data(), queries.data(), k, scores.data(), ids.data(), sp);
-    const auto s1 = clk::now();
+    t_model = secs(m0, clk::now());
+    retrieval::PipelineTimings pt;
+    const auto results = retrieval::run_pipeline(idx, enc.get(), ce.get(), queries, po, &pt);
     for (size_t i = 0; i < n; ++i)
-      for (size_t j = 0; j < k; ++j) {
-        const int64_t id = ids[i * k + j];
-        if (id < 0) break;
+      for (const retrieval::PipelineHit& hit : results[i]) {
         nlohmann::json h;
         if (n > 1 || !a->queries_file.empty()) h["query"] = i;
-        h["id"] = id;
-        h["score"] = scores[i * k + j];
-        if (const auto* d = idx.doc(id)) {
+        h["id"] = hit.id;
+        h["score"] = hit.score;
+        h["first_stage_score"] = hit.first_stage_score;
+        if (const auto* d = idx.doc(hit.id)) {
           h["text"] = d->text;
           if (!d->meta.empty()) h["meta"] = nlohmann::json::parse(d->meta);
         }
@@ -108,9 +111,11 @@ void add_search_command(CLI::App& app) {
     std::cout.flush();
     if (a->timings)
       std::fprintf(stderr,
-                   "timings: load_index %.1f ms, load_model %.1f ms, embed_queries %.1f ms, search %.2f ms "
-                   "(%zu queries, mode %s)\n",
-                   1e3 * secs(t0, t1), 1e3 * t_model, 1e3 * t_embed, 1e3 * secs(s0, s1), n, a->mode.c_str());
+                   "timings: load_index %.1f ms, load_models %.1f ms, embed_queries %.1f ms, search %.2f ms, "
+                   "rerank %.1f ms (%zu queries, mode %s%s)\n",
+                   1e3 * secs(t0, t1), 1e3 * t_model, 1e3 * pt.embed_seconds, 1e3 * pt.search_seconds,
+                   1e3 * pt.rerank_seconds, n, a->mode.c_str(),
+                   ce ? (", rerank of top " + std::to_string(po.candidates)).c_str() : "");
   });
 }
 

@@ -9,4 +9,6 @@ void add_convert_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_index_command(CLI::App& app);
 void add_search_command(CLI::App& app);
+void add_rerank_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 }  // namespace bertrank::cli

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   bertrank::cli::add_embed_command(app);
   bertrank::cli::add_index_command(app);
   bertrank::cli::add_search_command(app);
+  bertrank::cli::add_rerank_command(app);
+  bertrank::cli::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
