@@ -126,7 +126,7 @@ WordPieceTokenizer load_wordpiece(const std::string& path) {
     }
   }
   if (path.size() > 4 && path.compare(path.size() - 4, 4, ".brm") == 0)
-    throw std::runtime_error("'" + path + "': reading tokenizers from .brm model files is not available in this build");
+    throw std::runtime_error("'" + path + "' is a bertrank model file: use model::load_model_tokenizer");
   return WordPieceTokenizer::from_vocab_file(path);
 }
 

@@ -20,8 +20,8 @@ struct HfTokenizerFiles {
 };
 HfTokenizerFiles read_hf_tokenizer_dir(const std::string& dir);
 
-// `path` may be a vocab.txt (uncased BERT defaults), a Hugging Face model folder (as above) or
-// a bertrank model file (.brm; its embedded vocabulary and settings).
+// `path` may be a vocab.txt (uncased BERT defaults) or a Hugging Face model folder (as above).
+// For a bertrank model file (.brm) use model::load_model_tokenizer (model/model.h).
 WordPieceTokenizer load_wordpiece(const std::string& path);
 
 }  // namespace bertrank::tokenizer

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 
+#include "model/model.h"
 #include "tokenizer/load.h"
 #include "tools/commands.h"
 
@@ -55,7 +56,9 @@ void add_tokenize_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("input", opts->input, "Input file (default: stdin)");
   cmd->callback([opts] {
-    const tokenizer::WordPieceTokenizer tok = tokenizer::load_wordpiece(opts->model);
+    const bool brm = opts->model.size() > 4 && opts->model.compare(opts->model.size() - 4, 4, ".brm") == 0;
+    const tokenizer::WordPieceTokenizer tok =
+        brm ? model::load_model_tokenizer(opts->model) : tokenizer::load_wordpiece(opts->model);
     std::ifstream file;
     if (!opts->input.empty()) {
       file.open(opts->input, std::ios::binary);
