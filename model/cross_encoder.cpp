@@ -89,40 +89,18 @@ void CrossEncoder::score_encodings(const std::vector<tokenizer::Encoding>& enc, 
   ThreadScope ts(opt.num_threads);
   const BertEncoder& encoder = model_->encoder();
   const int H = model_->config().hidden_size, L = num_labels_;
-  const size_t max_tokens = size_t(std::max(opt.max_batch_tokens, 1));
-  std::vector<int32_t> ids, types, offsets;
-  std::vector<float> hidden;
   std::vector<float> pooled(static_cast<size_t>(H));
-  size_t i = 0;
-  while (i < enc.size()) {
-    // Greedy chunk of consecutive pairs within the token budget (at least one pair).
-    size_t j = i, tokens = 0;
-    ids.clear();
-    types.clear();
-    offsets.assign(1, 0);
-    while (j < enc.size() && (j == i || tokens + enc[j].size() <= max_tokens)) {
-      const auto& e = enc[j];
-      if (e.ids.empty()) throw std::invalid_argument("pair " + std::to_string(j) + " has no tokens");
-      ids.insert(ids.end(), e.ids.begin(), e.ids.end());
-      if (e.type_ids.size() == e.ids.size())
-        types.insert(types.end(), e.type_ids.begin(), e.type_ids.end());
-      else
-        types.insert(types.end(), e.ids.size(), 0);
-      tokens += e.ids.size();
-      offsets.push_back(int32_t(tokens));
-      ++j;
-    }
-    hidden.resize(tokens * size_t(H));
-    encoder.forward(ids.data(), types.data(), offsets.data(), int(j - i), hidden.data());
-    for (size_t s = 0; s < j - i; ++s) {
-      const float* cls = hidden.data() + size_t(offsets[s]) * H;  // [CLS] row of pair s
+  encoder.forward_batches(enc, size_t(std::max(opt.max_batch_tokens, 1)),
+                          [&](size_t first, size_t count, const int32_t* offsets, const float* hidden) {
+    for (size_t s = 0; s < count; ++s) {
+      const float* cls = hidden + size_t(offsets[s]) * H;  // [CLS] row of pair s
       for (int r = 0; r < H; ++r) {
         const float* w = pooler_w_ + size_t(r) * H;
         double acc = pooler_b_[r];
         for (int c = 0; c < H; ++c) acc += double(w[c]) * cls[c];
         pooled[r] = float(std::tanh(acc));
       }
-      float* o = out + (i + s) * size_t(L);
+      float* o = out + (first + s) * size_t(L);
       for (int l = 0; l < L; ++l) {
         const float* w = classifier_w_ + size_t(l) * H;
         double acc = classifier_b_[l];
@@ -131,8 +109,7 @@ void CrossEncoder::score_encodings(const std::vector<tokenizer::Encoding>& enc, 
       }
       apply_activation(opt.activation, o, L);
     }
-    i = j;
-  }
+  });
 }
 
 void CrossEncoder::score_pairs(const std::vector<std::pair<std::string, std::string>>& pairs, float* out,

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "model/encoder.h"
 
 #include <cmath>
@@ -140,6 +141,35 @@ void BertEncoder::forward(const int32_t* ids, const int32_t* type_ids, const int
     linear(k, L.output, T, ffn.data(), x, kernels::Activation::none, x);
     k.layernorm(T, H, x, H, nullptr, 0, L.out_ln.gamma, L.out_ln.beta, float(cfg_.layer_norm_eps), x, H);
     if (on_state) (*on_state)("encoder.layer." + std::to_string(i), x, T, H);
+  }
+}
+
+void BertEncoder::forward_batches(const std::vector<tokenizer::Encoding>& enc, size_t max_tokens,
+                                  const BatchVisitFn& visit) const {
+  max_tokens = std::max<size_t>(max_tokens, 1);
+  std::vector<int32_t> ids, types, offsets;
+  std::vector<float> hidden;
+  size_t i = 0;
+  while (i < enc.size()) {
+    // Greedy chunk of consecutive sequences within the token budget (at least one).
+    size_t j = i, tokens = 0;
+    ids.clear();
+    types.clear();
+    offsets.assign(1, 0);
+    while (j < enc.size() && (j == i || tokens + enc[j].size() <= max_tokens)) {
+      const auto& e = enc[j];
+      if (e.ids.empty()) throw std::invalid_argument("sequence " + std::to_string(j) + " has no tokens");
+      ids.insert(ids.end(), e.ids.begin(), e.ids.end());
+      if (e.type_ids.size() == e.ids.size()) types.insert(types.end(), e.type_ids.begin(), e.type_ids.end());
+      else types.insert(types.end(), e.ids.size(), 0);
+      tokens += e.ids.size();
+      offsets.push_back(int32_t(tokens));
+      ++j;
+    }
+    hidden.resize(tokens * size_t(cfg_.hidden_size));
+    forward(ids.data(), types.data(), offsets.data(), int(j - i), hidden.data());
+    visit(i, j - i, offsets.data(), hidden.data());
+    i = j;
   }
 }
 

@@ -26,6 +26,7 @@
 
 #include "model/config.h"
 #include "model/model_file.h"
+#include "tokenizer/wordpiece.h"
 
 namespace bertrank::kernels {
 struct KernelTable;
@@ -76,6 +77,16 @@ class BertEncoder {
   // sequence longer than max_position_embeddings.
   void forward(const int32_t* ids, const int32_t* type_ids, const int32_t* seq_offsets, int nseq, float* out,
                const HiddenStateFn* on_state = nullptr) const;
+
+  // Runs forward over already encoded sequences in passes of at most max_tokens tokens (at
+  // least one sequence per pass; consecutive sequences, in order), and after each pass calls
+  // visit(first, count, seq_offsets, hidden): sequences [first, first+count), their row offsets
+  // (count+1 entries, from 0) and hidden states [rows × hidden_size]. Throws
+  // std::invalid_argument for an encoding without tokens. The pass size never changes results.
+  using BatchVisitFn = std::function<void(size_t first, size_t count, const int32_t* seq_offsets,
+                                          const float* hidden)>;
+  void forward_batches(const std::vector<tokenizer::Encoding>& enc, size_t max_tokens,
+                       const BatchVisitFn& visit) const;
 
   const BertConfig& config() const { return cfg_; }
 

@@ -144,32 +144,12 @@ void BiEncoder::embed_encodings(const std::vector<tokenizer::Encoding>& enc, flo
   const BertEncoder& encoder = model_->encoder();
   const HeadConfig& head = model_->head();
   const int H = dim();
-  const size_t max_tokens = size_t(std::max(opt.max_batch_tokens, 1));
-  std::vector<int32_t> ids, types, offsets;
-  std::vector<float> hidden;
-  size_t i = 0;
-  while (i < enc.size()) {
-    // Greedy chunk of consecutive inputs within the token budget (at least one input).
-    size_t j = i, tokens = 0;
-    ids.clear();
-    types.clear();
-    offsets.assign(1, 0);
-    while (j < enc.size() && (j == i || tokens + enc[j].size() <= max_tokens)) {
-      const auto& e = enc[j];
-      if (e.ids.empty()) throw std::invalid_argument("input " + std::to_string(j) + " has no tokens");
-      ids.insert(ids.end(), e.ids.begin(), e.ids.end());
-      if (e.type_ids.size() == e.ids.size()) types.insert(types.end(), e.type_ids.begin(), e.type_ids.end());
-      else types.insert(types.end(), e.ids.size(), 0);
-      tokens += e.ids.size();
-      offsets.push_back(int32_t(tokens));
-      ++j;
-    }
-    hidden.resize(tokens * size_t(H));
-    encoder.forward(ids.data(), types.data(), offsets.data(), int(j - i), hidden.data());
-    for (size_t s = 0; s < j - i; ++s) {
+  encoder.forward_batches(enc, size_t(std::max(opt.max_batch_tokens, 1)),
+                          [&](size_t first, size_t count, const int32_t* offsets, const float* hidden) {
+    for (size_t s = 0; s < count; ++s) {
       const int r0 = offsets[s], rows = offsets[s + 1] - offsets[s];
-      const float* x = hidden.data() + size_t(r0) * H;
-      float* o = out + (i + s) * size_t(H);
+      const float* x = hidden + size_t(r0) * H;
+      float* o = out + (first + s) * size_t(H);
       switch (head.pooling) {
         case Pooling::mean: k.pool_mean(rows, H, x, H, o); break;
         case Pooling::max: k.pool_max(rows, H, x, H, o); break;
@@ -177,8 +157,7 @@ void BiEncoder::embed_encodings(const std::vector<tokenizer::Encoding>& enc, flo
       }
       if (head.normalize) k.l2_normalize(size_t(H), o);
     }
-    i = j;
-  }
+  });
 }
 
 std::vector<float> BiEncoder::embed_one(const std::string& text) const {
