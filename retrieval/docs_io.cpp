@@ -21,19 +21,26 @@ int64_t parse_doc_id(const std::string& s, const std::string& what) {
   return v;
 }
 
-std::vector<DocInput> read_jsonl_documents(const std::string& path) {
+void for_each_jsonl_object(const std::string& path, const std::string& what,
+                           const std::function<void(const nlohmann::json&, const std::string&)>& fn) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open documents file '" + path + "'");
-  std::vector<DocInput> out;
-  std::unordered_map<int64_t, size_t> seen;
+  if (!in) throw std::runtime_error("cannot open " + what + " file '" + path + "'");
   std::string line;
   size_t lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
-    const std::string where = path + ":" + std::to_string(lineno);
     if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
+    const std::string where = path + ":" + std::to_string(lineno);
     auto j = nlohmann::json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object()) throw std::runtime_error(where + ": not a JSON object");
+    fn(j, where);
+  }
+}
+
+std::vector<DocInput> read_jsonl_documents(const std::string& path) {
+  std::vector<DocInput> out;
+  std::unordered_map<int64_t, std::string> seen;  // id -> where it was first used
+  for_each_jsonl_object(path, "documents", [&](const nlohmann::json& j, const std::string& where) {
     DocInput d;
     if (!j.contains("id")) throw std::runtime_error(where + ": missing \"id\"");
     const auto& id = j["id"];
@@ -57,12 +64,12 @@ std::vector<DocInput> read_jsonl_documents(const std::string& path) {
       if (!j["meta"].is_object()) throw std::runtime_error(where + ": \"meta\" must be an object");
       d.meta = j["meta"].dump();
     }
-    auto [it, fresh] = seen.emplace(d.id, lineno);
+    auto [it, fresh] = seen.emplace(d.id, where);
     if (!fresh)
       throw std::runtime_error(where + ": id " + std::to_string(d.id) + " already used on line " +
-                               std::to_string(it->second));
+                               it->second.substr(it->second.rfind(':') + 1));
     out.push_back(std::move(d));
-  }
+  });
   return out;
 }
 
@@ -91,16 +98,7 @@ std::vector<DocInput> read_smart_documents(const std::string& path) {
 }
 
 std::vector<DocInput> read_documents(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open documents file '" + path + "'");
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t b = line.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos) continue;
-    if (line.compare(b, 2, ".I") == 0) return read_smart_documents(path);
-    break;
-  }
-  return read_jsonl_documents(path);
+  return is_smart_file(path) ? read_smart_documents(path) : read_jsonl_documents(path);
 }
 
 }  // namespace bertrank::retrieval

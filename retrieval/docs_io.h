@@ -10,8 +10,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace bertrank::retrieval {
 
@@ -24,6 +27,12 @@ struct DocInput {
 std::vector<DocInput> read_jsonl_documents(const std::string& path);
 std::vector<DocInput> read_smart_documents(const std::string& path);
 std::vector<DocInput> read_documents(const std::string& path);
+
+// Calls fn(object, where) for each non-blank line of a jsonl file, where = "path:line" for
+// error messages. Throws std::runtime_error naming `what` if the file cannot be opened, and
+// the line if it is not a JSON object.
+void for_each_jsonl_object(const std::string& path, const std::string& what,
+                           const std::function<void(const nlohmann::json&, const std::string&)>& fn);
 
 // "123" -> 123; throws std::invalid_argument naming `what` for anything but 1-18 ASCII digits.
 int64_t parse_doc_id(const std::string& s, const std::string& what);

@@ -1,5 +1,7 @@
 #include "retrieval/metrics.h"
 
+#include "retrieval/docs_io.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -75,17 +77,8 @@ Judgements make_judgements(const std::vector<Qrel>& qrels, GainMapping m) {
 namespace {
 
 std::vector<QueryInput> read_jsonl_queries(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open queries file '" + path + "'");
   std::vector<QueryInput> out;
-  std::string line;
-  size_t lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    const std::string where = path + ":" + std::to_string(lineno);
-    if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw std::runtime_error(where + ": not a JSON object");
+  for_each_jsonl_object(path, "queries", [&](const nlohmann::json& j, const std::string& where) {
     QueryInput q;
     if (!j.contains("id")) throw std::runtime_error(where + ": missing \"id\"");
     const auto& id = j["id"];
@@ -101,20 +94,8 @@ std::vector<QueryInput> read_jsonl_queries(const std::string& path) {
     q.id = canonical_id(q.id);
     q.text = j["text"].get<std::string>();
     out.push_back(std::move(q));
-  }
+  });
   return out;
-}
-
-bool looks_like_smart(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open queries file '" + path + "'");
-  std::string line;
-  while (std::getline(in, line)) {
-    const size_t p = line.find_first_not_of(" \t\r\n\v\f");
-    if (p == std::string::npos) continue;
-    return line.compare(p, 2, ".I") == 0;
-  }
-  return false;
 }
 
 bool parse_positive(const std::string& s, size_t* v) {
@@ -132,7 +113,7 @@ bool parse_positive(const std::string& s, size_t* v) {
 
 std::vector<QueryInput> read_queries(const std::string& path, QueryFileFormat* format) {
   std::vector<QueryInput> out;
-  const bool smart = looks_like_smart(path);
+  const bool smart = is_smart_file(path);
   if (smart) {
     for (auto& r : read_smart_file(path)) out.push_back({canonical_id(r.id), std::move(r.text)});
   } else {

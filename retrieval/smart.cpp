@@ -67,6 +67,18 @@ std::vector<SmartRecord> read_smart_file(const std::string& path) {
   return out;
 }
 
+bool is_smart_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open '" + path + "'");
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t p = line.find_first_not_of(" \t\r\n\v\f");
+    if (p == std::string::npos) continue;
+    return line.compare(p, 2, ".I") == 0;
+  }
+  return false;
+}
+
 std::vector<Qrel> read_qrels_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open qrels file '" + path + "'");

@@ -25,6 +25,10 @@ struct SmartRecord {
 // the first ".I" line.
 std::vector<SmartRecord> read_smart_file(const std::string& path);
 
+// True when the first non-blank line of the file starts with ".I" (how document and query
+// readers tell a SMART file from jsonl). Throws std::runtime_error if the file cannot be read.
+bool is_smart_file(const std::string& path);
+
 // One relevance judgement.
 struct Qrel {
   std::string query_id;
