@@ -59,9 +59,29 @@ struct ThreadScope {
 };
 }  // namespace
 
-std::shared_ptr<const Model> Model::load(const std::string& path) {
+Precision parse_precision(const std::string& s) {
+  if (s == "fp32") return Precision::fp32;
+  if (s == "int8") return Precision::int8;
+  if (s == "bf16") return Precision::bf16;
+  throw std::invalid_argument("unknown precision '" + s + "' (expected fp32, int8 or bf16)");
+}
+
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::fp32: return "fp32";
+    case Precision::int8: return "int8";
+    case Precision::bf16: return "bf16";
+  }
+  return "?";
+}
+
+std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& opt) {
+  if (opt.precision != Precision::fp32)
+    throw std::invalid_argument(std::string("precision ") + precision_name(opt.precision) +
+                                " is not implemented yet (only fp32)");
   Loaded l = load_meta(path);
   std::shared_ptr<Model> m(new Model());
+  m->precision_ = opt.precision;
   m->file_ = std::move(l.file);
   m->config_ = l.config;
   m->head_ = l.head;

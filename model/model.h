@@ -30,10 +30,24 @@
 
 namespace bertrank::model {
 
+// Weight precision of the encoder's linear layers, chosen at load time. Embeddings,
+// LayerNorm, softmax, attention and every accumulation stay fp32 whatever is chosen.
+enum class Precision { fp32, int8, bf16 };
+// "fp32" | "int8" | "bf16"; throws std::invalid_argument otherwise.
+Precision parse_precision(const std::string& s);
+const char* precision_name(Precision p);
+
+struct LoadOptions {
+  Precision precision = Precision::fp32;
+};
+
 class Model {
  public:
-  // Throws std::runtime_error("<path>: <what is wrong>") for any bad file.
-  static std::shared_ptr<const Model> load(const std::string& path);
+  // Throws std::runtime_error("<path>: <what is wrong>") for any bad file, and
+  // std::invalid_argument for a precision this build or CPU cannot run.
+  static std::shared_ptr<const Model> load(const std::string& path, const LoadOptions& opt = {});
+
+  Precision precision() const { return precision_; }
 
   const BertConfig& config() const { return config_; }
   const HeadConfig& head() const { return head_; }
@@ -47,6 +61,7 @@ class Model {
 
  private:
   Model() = default;
+  Precision precision_ = Precision::fp32;
   ModelFile file_;
   BertConfig config_;
   HeadConfig head_;
