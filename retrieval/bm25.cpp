@@ -64,7 +64,10 @@ bool Bm25Index::remove(int64_t id) {
   if (it == doc_len_.end()) return false;
   total_len_ -= it->second;
   doc_len_.erase(it);
+  // A document without indexable terms (empty, or stopwords only) has no doc_terms_ entry
+  // after a load (read_from rebuilds doc_terms_ from the postings).
   auto dt = doc_terms_.find(id);
+  if (dt == doc_terms_.end()) return true;
   for (const auto& t : dt->second) {
     auto pit = postings_.find(t);
     auto& v = pit->second;

@@ -117,6 +117,37 @@ TEST(Bm25, HybridSearchThroughIndex) {
   EXPECT_THROW(no_bm25.search_bm25(1, &qt, 3, s, o3), std::logic_error);
 }
 
+// A document with no indexable terms (stopwords only) survives save + load and can then be
+// removed (regression: remove() after load dereferenced a missing term list).
+TEST(Bm25, RemoveTermlessDocumentAfterLoad) {
+  IndexOptions o;
+  o.bm25 = true;
+  Index idx(2, o, "fp", "model.brm");
+  std::vector<float> v = {1, 0, 0, 1};
+  std::vector<int64_t> ids = {1, 2};
+  std::vector<std::string> t = {"the a of", "zebra crossing"};
+  idx.add(2, v.data(), ids.data(), t.data(), nullptr);
+  const std::string p = std::filesystem::temp_directory_path().string() + "/bertrank_" +
+                        std::to_string(getpid()) + "_termless.bri";
+  idx.save(p);
+  for (bool mmap : {false, true}) {
+    LoadOptions lo;
+    lo.mmap = mmap;
+    Index back = Index::load(p, lo);
+    ASSERT_EQ(back.bm25()->size(), 2u);
+    const int64_t rm[] = {1};
+    EXPECT_EQ(back.remove(1, rm), 1u);
+    EXPECT_EQ(back.bm25()->size(), 1u);
+    std::string qt = "zebra";
+    float s[2];
+    int64_t out[2];
+    back.search_bm25(1, &qt, 2, s, out);
+    EXPECT_EQ(out[0], 2);
+    EXPECT_EQ(out[1], -1);
+  }
+  std::filesystem::remove(p);
+}
+
 namespace {
 std::string write_tmp(const std::string& name, const std::string& body) {
   const std::string p = std::filesystem::temp_directory_path().string() + "/bertrank_" +

@@ -125,6 +125,7 @@ typedef struct bertrank_model_info {
   bertrank_precision precision;
   const char* name;        /* the source checkpoint's name; valid while the model lives */
   const char* fingerprint; /* "sha256:..." of the source weights; valid while the model lives */
+  const char* path;        /* absolute path of the file loaded; valid while the model lives */
 } bertrank_model_info;
 
 BERTRANK_API bertrank_model_params bertrank_model_default_params(void);
@@ -251,6 +252,11 @@ BERTRANK_API bertrank_status bertrank_index_remove(bertrank_index* index, const 
                                                    size_t* out_removed);
 BERTRANK_API size_t bertrank_index_size(const bertrank_index* index); /* 0 for a bad handle */
 BERTRANK_API int bertrank_index_dim(const bertrank_index* index);     /* 0 for a bad handle */
+/* The path of the model the index was built with, as recorded at creation ("" if unknown, NULL
+ * for a bad handle); valid while the index lives. */
+BERTRANK_API const char* bertrank_index_model_path(const bertrank_index* index);
+/* Records where the index's model now lives (e.g. after moving it); saved with the index. */
+BERTRANK_API bertrank_status bertrank_index_set_model_path(bertrank_index* index, const char* path);
 /* The text and metadata (JSON or "") of document id; pointers valid until the index is
  * changed or freed. BERTRANK_ERR_INVALID_ARGUMENT if id is not in the index. */
 BERTRANK_API bertrank_status bertrank_index_document(const bertrank_index* index, int64_t id, const char** out_text,
@@ -269,6 +275,7 @@ typedef struct bertrank_search_params {
   size_t k;          /* hits per query; default 10 */
   size_t candidates; /* rerank this many first-stage hits with the cross-encoder; 0: no rerank */
   size_t nprobe;     /* IVF lists to search; 0: the index's default */
+  size_t rescore_factor; /* int8 storage: re-score the best k * factor exactly; 0: 8 */
   bertrank_score_params rerank; /* how the cross-encoder scores (activation, windows, ...) */
   int num_threads;   /* for the query encoder; 0: process default */
 } bertrank_search_params;

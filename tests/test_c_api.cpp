@@ -1,0 +1,455 @@
+// The public C API (include/bertrank/bertrank.h) and its C++ wrapper: results equal the
+// internal API's, and misuse (NULL or freed handles, small buffers, wrong model kinds, bad
+// files, bad option values) returns a clear status and message instead of crashing.
+// Runs on tiny hand-made models (no weights needed); one test also uses the real
+// all-MiniLM-L6-v2 when weights/ has it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bertrank/bertrank.h"
+#include "bertrank/bertrank.hpp"
+#include "model/cross_encoder.h"
+#include "model/model.h"
+#include "model_test_util.h"
+#include "test_paths.h"
+
+namespace {
+
+using bertrank::test::TinyModel;
+
+std::string last() { return bertrank_last_error(); }
+
+// A tiny bi-encoder and a tiny cross-encoder (same encoder + pooler + 2-label classifier).
+struct Files {
+  std::string dir, embed, cross;
+  Files() {
+    dir = bertrank::test::tmp_dir("c_api");
+    embed = dir + "/tiny-embed.brm";
+    cross = dir + "/tiny-cross.brm";
+    TinyModel t;
+    t.write(embed);
+    TinyModel c;
+    c.meta["architecture"] = "BertForSequenceClassification";
+    c.meta["head"] = {{"type", "classifier"}, {"num_labels", 2}, {"max_seq_length", 16},
+                      {"id2label", {{"0", "no"}, {"1", "yes"}}}};
+    c.meta["source"]["fingerprint"] = "sha256:cross";
+    const uint64_t H = 8;
+    auto fill = [](size_t n, float step) {
+      std::vector<float> v(n);
+      for (size_t i = 0; i < n; ++i) v[i] = std::sin(float(i) * step) * 0.3f;
+      return v;
+    };
+    c.tensors["pooler.dense.weight"] = {{H, H}, fill(H * H, 0.7f)};
+    c.tensors["pooler.dense.bias"] = {{H}, fill(H, 1.3f)};
+    c.tensors["classifier.weight"] = {{2, H}, fill(2 * H, 0.9f)};
+    c.tensors["classifier.bias"] = {{2}, fill(2, 2.1f)};
+    c.write(cross);
+  }
+};
+const Files& files() {
+  static Files f;
+  return f;
+}
+
+struct Loaded {
+  bertrank_model* embed = nullptr;
+  bertrank_model* cross = nullptr;
+  Loaded() {
+    EXPECT_EQ(bertrank_model_load(files().embed.c_str(), nullptr, &embed), BERTRANK_OK) << last();
+    EXPECT_EQ(bertrank_model_load(files().cross.c_str(), nullptr, &cross), BERTRANK_OK) << last();
+  }
+  ~Loaded() {
+    bertrank_model_free(embed);
+    bertrank_model_free(cross);
+  }
+};
+
+TEST(CApi, VersionAndIsa) {
+  EXPECT_STREQ(bertrank_version(), BERTRANK_VERSION_STRING);
+  EXPECT_EQ(bertrank_version_number(),
+            BERTRANK_VERSION_MAJOR * 10000 + BERTRANK_VERSION_MINOR * 100 + BERTRANK_VERSION_PATCH);
+  const std::string isa = bertrank_isa();
+  EXPECT_TRUE(isa == "ref" || isa == "avx2" || isa == "avx512") << isa;
+  EXPECT_STREQ(bertrank_status_string(BERTRANK_ERR_BUFFER_TOO_SMALL), "buffer too small");
+}
+
+TEST(CApi, EmbedMatchesInternalApi) {
+  Loaded m;
+  bertrank_model_info info;
+  ASSERT_EQ(bertrank_model_get_info(m.embed, &info), BERTRANK_OK) << last();
+  EXPECT_EQ(info.kind, BERTRANK_MODEL_EMBEDDING);
+  EXPECT_EQ(info.dim, 8);
+  EXPECT_EQ(info.num_labels, 0);
+  EXPECT_EQ(info.max_length, 10);
+  EXPECT_STREQ(info.name, "tiny");
+  EXPECT_TRUE(std::filesystem::path(info.path).is_absolute());
+
+  const char* texts[] = {"hello world", "the worlds, a hello.", "hello hello hello hello hello hello hello hello hello"};
+  std::vector<float> out(3 * 8);
+  uint8_t trunc[3] = {9, 9, 9};
+  ASSERT_EQ(bertrank_embed(m.embed, texts, nullptr, 3, nullptr, out.data(), out.size(), trunc), BERTRANK_OK) << last();
+  EXPECT_EQ(trunc[0], 0);
+  EXPECT_EQ(trunc[2], 1);  // 9 words + [CLS]/[SEP] > max_seq_length 10
+
+  auto model = bertrank::model::Model::load(files().embed);
+  bertrank::model::BiEncoder bi(model);
+  std::vector<float> want(3 * 8);
+  bi.embed({texts[0], texts[1], texts[2]}, want.data());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(out[i], want[i]) << i;
+
+  // Explicit lengths: a prefix of a longer buffer, and an embedded NUL byte.
+  const char buf[] = "hello world and more";
+  const char* p[] = {buf};
+  const size_t len[] = {11};
+  std::vector<float> one(8);
+  ASSERT_EQ(bertrank_embed(m.embed, p, len, 1, nullptr, one.data(), one.size(), nullptr), BERTRANK_OK) << last();
+  for (size_t i = 0; i < 8; ++i) EXPECT_EQ(one[i], want[i]);
+
+  // n = 0 is a no-op, even with NULL pointers.
+  EXPECT_EQ(bertrank_embed(m.embed, nullptr, nullptr, 0, nullptr, nullptr, 0, nullptr), BERTRANK_OK) << last();
+}
+
+TEST(CApi, ScoreMatchesInternalApi) {
+  Loaded m;
+  bertrank_model_info info;
+  ASSERT_EQ(bertrank_model_get_info(m.cross, &info), BERTRANK_OK) << last();
+  EXPECT_EQ(info.kind, BERTRANK_MODEL_CROSS_ENCODER);
+  EXPECT_EQ(info.num_labels, 2);
+  const char* docs[] = {"hello world", "the a, the a."};
+  std::vector<float> out(4);
+  bertrank_score_params sp = bertrank_score_default_params();
+  sp.activation = BERTRANK_ACTIVATION_SOFTMAX;
+  ASSERT_EQ(bertrank_score(m.cross, "hello", docs, nullptr, 2, &sp, out.data(), out.size()), BERTRANK_OK) << last();
+  auto model = bertrank::model::Model::load(files().cross);
+  bertrank::model::CrossEncoder ce(model);
+  bertrank::model::ScoreOptions so;
+  so.activation = bertrank::model::ScoreActivation::score_softmax;
+  std::vector<float> want(4);
+  ce.score("hello", {docs[0], docs[1]}, want.data(), nullptr, so);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(out[i], want[i]) << i;
+  EXPECT_NEAR(out[0] + out[1], 1.0f, 1e-6f);
+
+  const char* a[] = {"hello", "hello"};
+  std::vector<float> pairs(4);
+  ASSERT_EQ(bertrank_score_pairs(m.cross, a, docs, 2, &sp, pairs.data(), pairs.size()), BERTRANK_OK) << last();
+  EXPECT_EQ(pairs, out);
+}
+
+TEST(CApi, TokenizeMatchesInternalTokenizer) {
+  bertrank_tokenizer* t = nullptr;
+  ASSERT_EQ(bertrank_tokenizer_load(files().embed.c_str(), &t), BERTRANK_OK) << last();
+  int32_t ids[32], types[32], offs[64];
+  size_t n = 0;
+  ASSERT_EQ(bertrank_tokenize(t, "Hello worlds", "the a", 0, ids, types, offs, 32, &n), BERTRANK_OK) << last();
+  auto tok = bertrank::model::load_model_tokenizer(files().embed);
+  auto e = tok.encode_pair("Hello worlds", "the a");
+  ASSERT_EQ(n, e.size());
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(ids[i], e.ids[i]);
+    EXPECT_EQ(types[i], e.type_ids[i]);
+    EXPECT_EQ(offs[2 * i], e.offsets[i].start);
+    EXPECT_EQ(offs[2 * i + 1], e.offsets[i].end);
+  }
+  // Too small: the needed length is reported, nothing written.
+  int32_t small[2] = {-7, -7};
+  EXPECT_EQ(bertrank_tokenize(t, "Hello worlds", "the a", 0, small, nullptr, nullptr, 2, &n),
+            BERTRANK_ERR_BUFFER_TOO_SMALL);
+  EXPECT_EQ(n, e.size());
+  EXPECT_EQ(small[0], -7);
+  EXPECT_NE(last().find("needed"), std::string::npos) << last();
+  bertrank_tokenizer_free(t);
+
+  // The model's tokenizer outlives the model handle.
+  Loaded m;
+  bertrank_tokenizer* mt = nullptr;
+  ASSERT_EQ(bertrank_model_tokenizer(m.embed, &mt), BERTRANK_OK) << last();
+  bertrank_model_free(m.embed);
+  m.embed = nullptr;
+  ASSERT_EQ(bertrank_tokenize(mt, "hello", nullptr, 0, ids, nullptr, nullptr, 32, &n), BERTRANK_OK) << last();
+  EXPECT_EQ(n, 3u);
+  bertrank_tokenizer_free(mt);
+}
+
+TEST(CApi, NullAndFreedHandles) {
+  float out[8];
+  const char* texts[] = {"hello"};
+  EXPECT_EQ(bertrank_embed(nullptr, texts, nullptr, 1, nullptr, out, 8, nullptr), BERTRANK_ERR_INVALID_HANDLE);
+  EXPECT_NE(last().find("model is NULL"), std::string::npos) << last();
+
+  bertrank_model* m = nullptr;
+  ASSERT_EQ(bertrank_model_load(files().embed.c_str(), nullptr, &m), BERTRANK_OK) << last();
+  bertrank_model_free(m);
+  // Use after free: reported, not dereferenced (the registry of live handles is consulted).
+  EXPECT_EQ(bertrank_embed(m, texts, nullptr, 1, nullptr, out, 8, nullptr), BERTRANK_ERR_INVALID_HANDLE);
+  EXPECT_NE(last().find("already freed"), std::string::npos) << last();
+  bertrank_model_info info;
+  EXPECT_EQ(bertrank_model_get_info(m, &info), BERTRANK_ERR_INVALID_HANDLE);
+  // Double free is ignored and reported.
+  bertrank_model_free(m);
+  EXPECT_NE(last().find("freed twice"), std::string::npos) << last();
+  bertrank_model_free(nullptr);  // no-op
+
+  // A handle of another type.
+  bertrank_tokenizer* t = nullptr;
+  ASSERT_EQ(bertrank_tokenizer_load(files().embed.c_str(), &t), BERTRANK_OK) << last();
+  EXPECT_EQ(bertrank_embed(reinterpret_cast<bertrank_model*>(t), texts, nullptr, 1, nullptr, out, 8, nullptr),
+            BERTRANK_ERR_INVALID_HANDLE);
+  EXPECT_NE(last().find("is a bertrank_tokenizer, not a bertrank_model"), std::string::npos) << last();
+  bertrank_tokenizer_free(t);
+
+  // A pointer that was never a handle.
+  int junk = 0;
+  EXPECT_EQ(bertrank_index_size(reinterpret_cast<bertrank_index*>(&junk)), 0u);
+  EXPECT_NE(last().find("not a live bertrank_index"), std::string::npos) << last();
+}
+
+TEST(CApi, BadArgumentsAndBuffers) {
+  Loaded m;
+  const char* texts[] = {"hello", "world"};
+  std::vector<float> out(16);
+  EXPECT_EQ(bertrank_embed(m.embed, texts, nullptr, 2, nullptr, out.data(), 15, nullptr),
+            BERTRANK_ERR_BUFFER_TOO_SMALL);
+  EXPECT_NE(last().find("15 elements; 16 needed"), std::string::npos) << last();
+  EXPECT_EQ(bertrank_embed(m.embed, texts, nullptr, 2, nullptr, nullptr, 16, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("out is NULL"), std::string::npos) << last();
+  const char* with_null[] = {"hello", nullptr};
+  EXPECT_EQ(bertrank_embed(m.embed, with_null, nullptr, 2, nullptr, out.data(), 16, nullptr),
+            BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("texts[1] is NULL"), std::string::npos) << last();
+  // n * dim overflows.
+  EXPECT_EQ(bertrank_embed(m.embed, texts, nullptr, SIZE_MAX / 4, nullptr, out.data(), 16, nullptr),
+            BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("overflows"), std::string::npos) << last();
+  bertrank_embed_params ep = bertrank_embed_default_params();
+  ep.num_threads = -1;
+  EXPECT_EQ(bertrank_embed(m.embed, texts, nullptr, 2, &ep, out.data(), 16, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+  ep = bertrank_embed_default_params();
+  ep.max_batch_tokens = 0;
+  EXPECT_EQ(bertrank_embed(m.embed, texts, nullptr, 2, &ep, out.data(), 16, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+  ep = bertrank_embed_default_params();
+  ep.max_length = 1000;  // beyond the model's positions
+  EXPECT_EQ(bertrank_embed(m.embed, texts, nullptr, 2, &ep, out.data(), 16, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("exceeds"), std::string::npos) << last();
+
+  bertrank_score_params sp = bertrank_score_default_params();
+  sp.activation = static_cast<bertrank_activation>(42);
+  EXPECT_EQ(bertrank_score(m.cross, "q", texts, nullptr, 2, &sp, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("unknown activation 42"), std::string::npos) << last();
+  EXPECT_EQ(bertrank_score(m.cross, "q", texts, nullptr, 2, nullptr, out.data(), 3), BERTRANK_ERR_BUFFER_TOO_SMALL);
+  EXPECT_EQ(bertrank_score(m.cross, nullptr, texts, nullptr, 2, nullptr, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
+
+  bertrank_model_params mp = bertrank_model_default_params();
+  mp.precision = static_cast<bertrank_precision>(9);
+  bertrank_model* x = reinterpret_cast<bertrank_model*>(&mp);
+  EXPECT_EQ(bertrank_model_load(files().embed.c_str(), &mp, &x), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(x, nullptr);  // out is cleared on failure
+  EXPECT_EQ(bertrank_model_load(files().embed.c_str(), nullptr, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+}
+
+TEST(CApi, WrongModelKind) {
+  Loaded m;
+  const char* texts[] = {"hello"};
+  float out[8];
+  EXPECT_EQ(bertrank_embed(m.cross, texts, nullptr, 1, nullptr, out, 8, nullptr), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_NE(last().find("is a cross-encoder; this call needs an embedding model"), std::string::npos) << last();
+  EXPECT_EQ(bertrank_score(m.embed, "q", texts, nullptr, 1, nullptr, out, 8), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_NE(last().find("is an embedding model; this call needs a cross-encoder"), std::string::npos) << last();
+  bertrank_index* idx = nullptr;
+  EXPECT_EQ(bertrank_index_create(m.cross, nullptr, &idx), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_EQ(idx, nullptr);
+}
+
+TEST(CApi, BadFiles) {
+  bertrank_model* m = nullptr;
+  EXPECT_EQ(bertrank_model_load("/nonexistent/model.brm", nullptr, &m), BERTRANK_ERR_IO);
+  EXPECT_NE(last().find("/nonexistent/model.brm"), std::string::npos) << last();
+  const std::string bad = files().dir + "/truncated.brm";
+  auto bytes = bertrank::test::read_bytes(files().embed);
+  bytes.resize(bytes.size() / 2);
+  bertrank::test::write_bytes(bad, bytes);
+  EXPECT_EQ(bertrank_model_load(bad.c_str(), nullptr, &m), BERTRANK_ERR_BAD_FILE);
+  EXPECT_NE(last().find("truncated.brm"), std::string::npos) << last();
+  EXPECT_EQ(m, nullptr);
+  // An index file given as a model, a model given as an index.
+  bertrank_index* idx = nullptr;
+  EXPECT_EQ(bertrank_index_load(files().embed.c_str(), 0, &idx), BERTRANK_ERR_BAD_FILE);
+  EXPECT_EQ(idx, nullptr);
+}
+
+TEST(CApi, IndexSearchRerankRoundTrip) {
+  Loaded m;
+  bertrank_index_params ip = bertrank_index_default_params();
+  ip.bm25 = 1;
+  bertrank_index* idx = nullptr;
+  ASSERT_EQ(bertrank_index_create(m.embed, &ip, &idx), BERTRANK_OK) << last();
+  const int64_t ids[] = {10, 20, 30};
+  const char* docs[] = {"hello world", "the a", "worlds, worlds."};
+  const char* metas[] = {"{\"k\":1}", nullptr, ""};
+  ASSERT_EQ(bertrank_index_add_texts(idx, m.embed, ids, docs, metas, 3, nullptr), BERTRANK_OK) << last();
+  EXPECT_EQ(bertrank_index_size(idx), 3u);
+  // A repeated id: refused, nothing added.
+  EXPECT_EQ(bertrank_index_add_texts(idx, m.embed, ids, docs, nullptr, 1, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bertrank_index_size(idx), 3u);
+  const char *text = nullptr, *meta = nullptr;
+  ASSERT_EQ(bertrank_index_document(idx, 10, &text, &meta), BERTRANK_OK) << last();
+  EXPECT_STREQ(text, "hello world");
+  EXPECT_STREQ(meta, "{\"k\":1}");
+  EXPECT_EQ(bertrank_index_document(idx, 99, &text, &meta), BERTRANK_ERR_INVALID_ARGUMENT);
+
+  const std::string path = files().dir + "/idx.bri";
+  ASSERT_EQ(bertrank_index_save(idx, path.c_str()), BERTRANK_OK) << last();
+  bertrank_index* back = nullptr;
+  ASSERT_EQ(bertrank_index_load(path.c_str(), 1, &back), BERTRANK_OK) << last();
+  EXPECT_EQ(bertrank_index_size(back), 3u);
+  EXPECT_EQ(bertrank_index_dim(back), 8);
+  EXPECT_EQ(std::string(bertrank_index_model_path(back)), std::filesystem::absolute(files().embed).lexically_normal().string());
+
+  const char* queries[] = {"hello world", "worlds"};
+  bertrank_search_params sp = bertrank_search_default_params();
+  sp.k = 3;
+  sp.mode = BERTRANK_SEARCH_HYBRID;
+  std::vector<bertrank_hit> hits(6);
+  ASSERT_EQ(bertrank_search(back, m.embed, nullptr, queries, 2, &sp, hits.data(), hits.size(), nullptr), BERTRANK_OK)
+      << last();
+  EXPECT_EQ(hits[0].id, 10);  // the exact text, first in both lists
+  for (const auto& h : hits) EXPECT_EQ(h.reranked, 0);
+
+  // Rerank all 3 candidates: scores are the cross-encoder's first logit, sorted.
+  sp.candidates = 3;
+  bertrank_timings tm;
+  ASSERT_EQ(bertrank_search(back, m.embed, m.cross, queries, 2, &sp, hits.data(), hits.size(), &tm), BERTRANK_OK)
+      << last();
+  for (size_t q = 0; q < 2; ++q) {
+    for (size_t j = 0; j < 3; ++j) {
+      const bertrank_hit& h = hits[q * 3 + j];
+      ASSERT_GE(h.id, 0);
+      EXPECT_EQ(h.reranked, 1);
+      const char* d = nullptr;
+      ASSERT_EQ(bertrank_index_document(back, h.id, &d, nullptr), BERTRANK_OK);
+      float s[2];
+      ASSERT_EQ(bertrank_score(m.cross, queries[q], &d, nullptr, 1, nullptr, s, 2), BERTRANK_OK);
+      EXPECT_EQ(h.score, s[0]);
+      if (j) {
+        EXPECT_GE(hits[q * 3 + j - 1].score, h.score);
+      }
+    }
+  }
+  EXPECT_GE(tm.rerank_seconds, 0.0);
+
+  // Misuse: rerank without a cross-encoder, rerank with the bi-encoder, a small buffer,
+  // k = 0, BM25 on an index without BM25, an index searched with another model.
+  EXPECT_EQ(bertrank_search(back, m.embed, nullptr, queries, 2, &sp, hits.data(), hits.size(), nullptr),
+            BERTRANK_ERR_INVALID_HANDLE);
+  EXPECT_NE(last().find("reranker is NULL"), std::string::npos) << last();
+  EXPECT_EQ(bertrank_search(back, m.embed, m.embed, queries, 2, &sp, hits.data(), hits.size(), nullptr),
+            BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_EQ(bertrank_search(back, m.embed, m.cross, queries, 2, &sp, hits.data(), 5, nullptr),
+            BERTRANK_ERR_BUFFER_TOO_SMALL);
+  sp.k = 0;
+  EXPECT_EQ(bertrank_search(back, m.embed, m.cross, queries, 2, &sp, hits.data(), hits.size(), nullptr),
+            BERTRANK_ERR_INVALID_ARGUMENT);
+
+  TinyModel other;
+  other.meta["source"]["fingerprint"] = "sha256:other";
+  const std::string other_path = files().dir + "/other.brm";
+  other.write(other_path);
+  bertrank_model* om = nullptr;
+  ASSERT_EQ(bertrank_model_load(other_path.c_str(), nullptr, &om), BERTRANK_OK) << last();
+  sp = bertrank_search_default_params();
+  EXPECT_EQ(bertrank_search(back, om, nullptr, queries, 2, &sp, hits.data(), 20, nullptr), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_EQ(bertrank_index_add_texts(back, om, ids, docs, nullptr, 1, nullptr), BERTRANK_ERR_WRONG_MODEL);
+  bertrank_model_free(om);
+
+  bertrank_index* plain = nullptr;
+  ASSERT_EQ(bertrank_index_create(m.embed, nullptr, &plain), BERTRANK_OK) << last();
+  sp.mode = BERTRANK_SEARCH_BM25;
+  EXPECT_EQ(bertrank_search(plain, nullptr, nullptr, queries, 2, &sp, hits.data(), 20, nullptr),
+            BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("no BM25"), std::string::npos) << last();
+
+  size_t removed = 0;
+  const int64_t rm[] = {20, 99};
+  ASSERT_EQ(bertrank_index_remove(back, rm, 2, &removed), BERTRANK_OK) << last();
+  EXPECT_EQ(removed, 1u);
+  EXPECT_EQ(bertrank_index_save(back, "/nonexistent-dir/x.bri"), BERTRANK_ERR_IO);
+  bertrank_index_free(plain);
+  bertrank_index_free(back);
+  bertrank_index_free(idx);
+}
+
+TEST(CApi, OneModelManyThreads) {
+  Loaded m;
+  const char* texts[] = {"hello world", "the a worlds", "hello, hello."};
+  std::vector<float> want(24);
+  ASSERT_EQ(bertrank_embed(m.embed, texts, nullptr, 3, nullptr, want.data(), want.size(), nullptr), BERTRANK_OK);
+  std::vector<std::thread> th;
+  std::vector<int> ok(8, 0);
+  for (int t = 0; t < 8; ++t)
+    th.emplace_back([&, t] {
+      std::vector<float> out(24);
+      bool same = true;
+      for (int r = 0; r < 20; ++r) {
+        if (bertrank_embed(m.embed, texts, nullptr, 3, nullptr, out.data(), out.size(), nullptr) != BERTRANK_OK)
+          same = false;
+        same = same && out == want;
+      }
+      ok[size_t(t)] = same ? 1 : 0;
+    });
+  for (auto& x : th) x.join();
+  for (int t = 0; t < 8; ++t) EXPECT_EQ(ok[size_t(t)], 1) << "thread " << t;
+}
+
+TEST(CApi, CppWrapper) {
+  bertrank::Model enc(files().embed);
+  EXPECT_EQ(enc.dim(), 8);
+  std::vector<float> e = enc.embed({"hello world", "the a"});
+  ASSERT_EQ(e.size(), 16u);
+  bertrank::Model ce(files().cross);
+  std::vector<float> s = ce.score("hello", {"hello world", "the a"});
+  EXPECT_EQ(s.size(), 4u);
+  try {
+    enc.score("q", {"d"});
+    FAIL() << "expected bertrank::Error";
+  } catch (const bertrank::Error& err) {
+    EXPECT_EQ(err.status(), BERTRANK_ERR_WRONG_MODEL);
+    EXPECT_NE(std::string(err.what()).find("cross-encoder"), std::string::npos);
+  }
+  EXPECT_THROW(bertrank::Model("/nonexistent.brm"), bertrank::Error);
+  std::string many;
+  for (int i = 0; i < 70; ++i) many += "hello ";
+  bertrank::Encoding tok = enc.tokenizer().encode(many);
+  EXPECT_EQ(tok.ids.size(), 72u);  // grows past its first 64-entry buffer
+  EXPECT_EQ(tok.offsets.size(), 144u);
+
+  bertrank::Index idx(enc);
+  idx.add(enc, {1, 2}, {"hello world", "the a"});
+  EXPECT_EQ(idx.size(), 2u);
+  bertrank_search_params sp = bertrank_search_default_params();
+  sp.k = 2;
+  sp.candidates = 2;
+  auto hits = idx.search({"hello"}, &enc, &ce, sp);
+  ASSERT_EQ(hits.size(), 1u);
+  ASSERT_EQ(hits[0].size(), 2u);
+  EXPECT_TRUE(hits[0][0].reranked);
+  bertrank::Model moved = std::move(enc);
+  EXPECT_EQ(enc.get(), nullptr);
+  EXPECT_EQ(moved.dim(), 8);
+}
+
+TEST(CApi, RealModelWhenPresent) {
+  const std::string path = bertrank::test::weights_dir() + "/all-MiniLM-L6-v2.brm";
+  if (!bertrank::test::exists(path)) GTEST_SKIP() << path << " not found (run ./scripts/setup.sh)";
+  bertrank::Model enc(path);
+  std::vector<float> e = enc.embed({"hello world"});
+  // The published all-MiniLM-L6-v2 value for "hello world" (see test_model_parity.cpp).
+  const float want[] = {-0.034478f, 0.03102f, 0.00673f, 0.02611f, -0.039362f};
+  for (int i = 0; i < 5; ++i) EXPECT_NEAR(e[size_t(i)], want[i], 1e-3f);
+}
+
+}  // namespace
