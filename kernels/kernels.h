@@ -55,6 +55,49 @@ struct GemmArgs {
   Activation act = Activation::none;
 };
 
+// ---- Reduced-precision GEMM (int8, bf16) -------------------------------------------------
+// Same linear layer and epilogue as gemm (C = act(A·Wᵀ + bias) + R; C may alias R exactly;
+// any m >= 1), with W stored at lower precision. A and C stay fp32; so do bias and residual.
+// The weight is converted and packed once by the table's *_pack from the fp32 torch weight
+// (n*k row-major) into *_packed_bytes(n, k) bytes (64-byte alignment helps, is not needed);
+// as for gemm, the layout is private to each table: pack with the table you call from.
+//
+// int8 (gemm_q8*): per-output-channel symmetric weights and dynamic per-row (per-token)
+// symmetric activations, int32 accumulation, fp32 dequantisation in the epilogue:
+//   sw[j] = max_p |W[j,p]| / 127,   wq[j,p] = clamp(rne(W[j,p] · (127 / max_p |W[j,p]|)), ±127)
+//   sa[i] = max_p |A[i,p]| / 127,   aq[i,p] likewise per row of A (computed on every call)
+//   C[i,j] = act(fma(float(Σ_p aq[i,p]·wq[j,p]), sa[i]·sw[j], bias[j] or 0)) + R[i,j]
+// (an all-zero row or channel has scale 0 and quantises to 0). rne is round-to-nearest-even;
+// a NaN quantises to -127. The ref and AVX2 kernels compute exactly this, bit for bit, when
+// act == none (the GELU epilogues differ by the vector erf/tanh, ~1e-6 relative).
+// Why it cannot saturate (AVX2): A is quantised to int8 and stored as int16; each 16-byte
+// group of packed int8 weights is sign-extended to int16 in registers (vpmovsxbw) and
+// multiplied with vpmaddwd, which adds two int16 products into an int32: |sum| <= 2·127·127
+// = 32258, far from the only saturating case (both pairs -32768). Accumulation is int32:
+// exact while k·127·127 < 2^31, i.e. k <= 133,143 (the kernels require k below that).
+// vpmaddubsw (u8×s8, 32 products per instruction) was not used: it saturates int16 unless
+// activations or weights lose a bit (7-bit weights with a +128 offset on A, or |A| and
+// sign-transferred W, which costs a vpsignb per tile element). On Zen 3 vpmaddwd gives the
+// same multiply-port rate (16 MACs per multiply uop: maddubs needs a vpmaddwd after it) with
+// full 8-bit weights and activations and no offset compensation. The only approximation is
+// therefore the two roundings: |error of one product sum| <= Σ_p (|A||ΔW| + |ΔA||W| + |ΔA||ΔW|)
+// with |ΔW[j,p]| <= sw[j]/2 and |ΔA[i,p]| <= sa[i]/2, i.e. about k·(|A|max·sw + |W|max·sa)/2
+// in the worst case and √k times that for independent rounding errors.
+struct GemmQArgs {
+  int m = 0, n = 0, k = 0;
+  const float* a = nullptr;  // size m*lda
+  int lda = 0;
+  const void* packed_w = nullptr;  // from gemm_q8_pack / gemm_bf16_pack of the same table
+  const float* bias = nullptr;     // size n, or null
+  const float* residual = nullptr; // size m*ldr, or null
+  int ldr = 0;
+  float* c = nullptr;  // size m*ldc
+  int ldc = 0;
+  Activation act = Activation::none;
+};
+// Largest k the int8 kernels accept (int32 accumulation of 127·127 products stays exact).
+constexpr int kGemmQ8MaxK = 133143;
+
 // ---- Attention ----------------------------------------------------------------------------
 // Multi-head self-attention over packed variable-length sequences (no padding anywhere).
 //   Sequence s owns token rows [seq_offsets[s], seq_offsets[s+1]); seq_offsets has nseq+1
@@ -109,6 +152,11 @@ struct KernelTable {
   void (*l2_normalize)(size_t n, float* x);
 
   float (*dot)(size_t n, const float* a, const float* b);
+
+  // int8 GEMM (see "Reduced-precision GEMM" above); k <= kGemmQ8MaxK.
+  size_t (*gemm_q8_packed_bytes)(int n, int k);
+  void (*gemm_q8_pack)(const float* w, int n, int k, void* packed);
+  void (*gemm_q8)(const GemmQArgs& args);
 };
 
 // The table for the best ISA this CPU supports, or the one BERTRANK_ISA forces. Chosen once,

@@ -24,14 +24,28 @@ AlignedFloats AlignedFloats::make(size_t n) {
 namespace {
 using U = uint64_t;
 
-PackedLinear pack_linear(const kernels::KernelTable& k, const ModelFile& f, const std::string& name, int out, int in) {
+PackedLinear pack_linear(const kernels::KernelTable& k, const ModelFile& f, const std::string& name, int out, int in,
+                         Precision precision) {
   PackedLinear l;
   l.out = out;
   l.in = in;
+  l.precision = precision;
   const TensorRef& w = f.require(name + ".weight", {U(out), U(in)});
   l.bias = f.require(name + ".bias", {U(out)}).data;
-  l.packed = AlignedFloats::make(k.gemm_packed_floats(out, in));
-  k.gemm_pack(w.data, out, in, l.packed.data());
+  switch (precision) {
+    case Precision::fp32:
+      l.packed = AlignedFloats::make(k.gemm_packed_floats(out, in));
+      k.gemm_pack(w.data, out, in, l.packed.data());
+      break;
+    case Precision::int8:
+      if (in > kernels::kGemmQ8MaxK)
+        throw std::invalid_argument(name + ": int8 needs in_features <= " + std::to_string(kernels::kGemmQ8MaxK));
+      l.packed = AlignedFloats::make((k.gemm_q8_packed_bytes(out, in) + 3) / 4);
+      k.gemm_q8_pack(w.data, out, in, l.packed.data());
+      break;
+    case Precision::bf16:
+      throw std::invalid_argument("precision bf16 is not implemented yet");
+  }
   return l;
 }
 
@@ -41,6 +55,23 @@ LayerNormParams layer_norm(const ModelFile& f, const std::string& name, int h) {
 
 void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const float* a, float* c,
             kernels::Activation act = kernels::Activation::none, const float* residual = nullptr) {
+  if (l.precision != Precision::fp32) {
+    kernels::GemmQArgs q;
+    q.m = m;
+    q.n = l.out;
+    q.k = l.in;
+    q.a = a;
+    q.lda = l.in;
+    q.packed_w = l.packed.data();
+    q.bias = l.bias;
+    q.residual = residual;
+    q.ldr = l.out;
+    q.c = c;
+    q.ldc = l.out;
+    q.act = act;
+    k.gemm_q8(q);
+    return;
+  }
   kernels::GemmArgs g;
   g.m = m;
   g.n = l.out;
@@ -58,7 +89,8 @@ void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const f
 }
 }  // namespace
 
-BertEncoder::BertEncoder(const BertConfig& config, const ModelFile& f) : cfg_(config), k_(&kernels::active()) {
+BertEncoder::BertEncoder(const BertConfig& config, const ModelFile& f, Precision precision)
+    : cfg_(config), precision_(precision), k_(&kernels::active()) {
   cfg_.validate();
   const int H = cfg_.hidden_size, F = cfg_.intermediate_size;
   word_emb_ = f.require("embeddings.word_embeddings.weight", {U(cfg_.vocab_size), U(H)}).data;
@@ -69,11 +101,11 @@ BertEncoder::BertEncoder(const BertConfig& config, const ModelFile& f) : cfg_(co
   for (int i = 0; i < cfg_.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
     BertLayerWeights& L = layers_[size_t(i)];
-    L.qkv = pack_linear(*k_, f, p + "attention.self.qkv", 3 * H, H);
-    L.attn_output = pack_linear(*k_, f, p + "attention.output.dense", H, H);
+    L.qkv = pack_linear(*k_, f, p + "attention.self.qkv", 3 * H, H, precision);
+    L.attn_output = pack_linear(*k_, f, p + "attention.output.dense", H, H, precision);
     L.attn_ln = layer_norm(f, p + "attention.output.LayerNorm", H);
-    L.intermediate = pack_linear(*k_, f, p + "intermediate.dense", F, H);
-    L.output = pack_linear(*k_, f, p + "output.dense", H, F);
+    L.intermediate = pack_linear(*k_, f, p + "intermediate.dense", F, H, precision);
+    L.output = pack_linear(*k_, f, p + "output.dense", H, F, precision);
     L.out_ln = layer_norm(f, p + "output.LayerNorm", H);
   }
 }

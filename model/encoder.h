@@ -14,7 +14,10 @@
 //
 // Weights are read from a validated ModelFile; every tensor's shape is checked against the
 // config at construction (errors name the tensor). Linear weights are packed once for the
-// active kernel table; embeddings and LayerNorm parameters are used in place from the mapping.
+// active kernel table, at the chosen Precision (fp32 as stored; int8: per-output-channel
+// symmetric int8 quantised from the fp32 weights, activations quantised per token on every
+// call; kernels/kernels.h "Reduced-precision GEMM" has the arithmetic); embeddings, LayerNorm
+// parameters and biases are used in place from the mapping and stay fp32.
 // The encoder is immutable after construction and safe to call from several threads.
 #pragma once
 
@@ -34,6 +37,10 @@ struct KernelTable;
 
 namespace bertrank::model {
 
+// Weight precision of the encoder's linear layers, chosen at load time. Embeddings,
+// LayerNorm, softmax, attention and every accumulation stay fp32 whatever is chosen.
+enum class Precision { fp32, int8, bf16 };
+
 // A 64-byte-aligned float buffer.
 struct AlignedFloats {
   struct Free {
@@ -47,7 +54,8 @@ struct AlignedFloats {
 
 struct PackedLinear {  // torch.nn.Linear, weight [out × in], packed for the kernel table
   int out = 0, in = 0;
-  AlignedFloats packed;
+  Precision precision = Precision::fp32;
+  AlignedFloats packed;         // fp32: gemm_pack's layout; int8: gemm_q8_pack's bytes
   const float* bias = nullptr;  // [out]
 };
 
@@ -70,7 +78,8 @@ using HiddenStateFn = std::function<void(const std::string& name, const float* x
 
 class BertEncoder {
  public:
-  BertEncoder(const BertConfig& config, const ModelFile& file);
+  // Throws std::invalid_argument for a precision the active kernel table cannot run.
+  BertEncoder(const BertConfig& config, const ModelFile& file, Precision precision = Precision::fp32);
 
   // ids, type_ids: size T = seq_offsets[nseq]; out: size T*hidden_size. Throws
   // std::invalid_argument for ids outside the vocab, type ids outside type_vocab_size, or a
@@ -89,9 +98,11 @@ class BertEncoder {
                        const BatchVisitFn& visit) const;
 
   const BertConfig& config() const { return cfg_; }
+  Precision precision() const { return precision_; }
 
  private:
   BertConfig cfg_;
+  Precision precision_ = Precision::fp32;
   const kernels::KernelTable* k_ = nullptr;
   const float* word_emb_ = nullptr;   // embeddings.word_embeddings.weight        [V × H]
   const float* pos_emb_ = nullptr;    // embeddings.position_embeddings.weight    [P × H]

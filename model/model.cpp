@@ -76,9 +76,6 @@ const char* precision_name(Precision p) {
 }
 
 std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOptions& opt) {
-  if (opt.precision != Precision::fp32)
-    throw std::invalid_argument(std::string("precision ") + precision_name(opt.precision) +
-                                " is not implemented yet (only fp32)");
   Loaded l = load_meta(path);
   std::shared_ptr<Model> m(new Model());
   m->precision_ = opt.precision;
@@ -99,7 +96,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
       m->file_.require("classifier.weight", {uint64_t(m->head_.num_labels), H});
       m->file_.require("classifier.bias", {uint64_t(m->head_.num_labels)});
     }
-    m->encoder_ = std::make_unique<BertEncoder>(m->config_, m->file_);
+    m->encoder_ = std::make_unique<BertEncoder>(m->config_, m->file_, opt.precision);
   } catch (const std::runtime_error& e) {
     const std::string w = e.what();
     throw std::runtime_error(w.rfind(path, 0) == 0 ? w : path + ": " + w);

@@ -30,9 +30,9 @@
 
 namespace bertrank::model {
 
-// Weight precision of the encoder's linear layers, chosen at load time. Embeddings,
-// LayerNorm, softmax, attention and every accumulation stay fp32 whatever is chosen.
-enum class Precision { fp32, int8, bf16 };
+// Precision (model/encoder.h): weight precision of the encoder's linear layers, chosen at
+// load time. Embeddings, LayerNorm, softmax, attention, the pooler / classifier head and
+// every accumulation stay fp32 whatever is chosen.
 // "fp32" | "int8" | "bf16"; throws std::invalid_argument otherwise.
 Precision parse_precision(const std::string& s);
 const char* precision_name(Precision p);

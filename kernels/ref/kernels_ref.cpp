@@ -45,6 +45,55 @@ void gemm(const GemmArgs& g) {
   }
 }
 
+float quantize_row_s8(const float* x, int n, int8_t* q) {
+  float amax = 0.0f;
+  for (int p = 0; p < n; ++p) amax = std::max(amax, std::fabs(x[p]));
+  if (!(amax > 0.0f)) {
+    std::memset(q, 0, size_t(n));
+    return 0.0f;
+  }
+  const float inv = 127.0f / amax;
+  for (int p = 0; p < n; ++p) {
+    float r = std::nearbyint(x[p] * inv);
+    if (!(r >= -127.0f)) r = -127.0f;  // also NaN
+    if (r > 127.0f) r = 127.0f;
+    q[p] = int8_t(r);
+  }
+  return amax / 127.0f;
+}
+
+// Packed int8 weight (ref): n float scales, then W quantised as is (n*k int8, row-major).
+size_t gemm_q8_packed_bytes(int n, int k) { return size_t(n) * 4 + size_t(n) * size_t(k); }
+
+void gemm_q8_pack(const float* w, int n, int k, void* packed) {
+  auto* scales = static_cast<float*>(packed);
+  auto* q = static_cast<int8_t*>(packed) + size_t(n) * 4;
+  for (int j = 0; j < n; ++j) scales[j] = quantize_row_s8(w + size_t(j) * k, k, q + size_t(j) * k);
+}
+
+void gemm_q8(const GemmQArgs& g) {
+  const auto* sw = static_cast<const float*>(g.packed_w);
+  const auto* wq = static_cast<const int8_t*>(g.packed_w) + size_t(g.n) * 4;
+#pragma omp parallel if (double(g.m) * g.n * g.k > 1e6)
+  {
+    std::vector<int8_t> aq(size_t(std::max(g.k, 1)));
+#pragma omp for schedule(static)
+    for (int i = 0; i < g.m; ++i) {
+      const float sa = quantize_row_s8(g.a + size_t(i) * g.lda, g.k, aq.data());
+      for (int j = 0; j < g.n; ++j) {
+        const int8_t* w = wq + size_t(j) * g.k;
+        int32_t acc = 0;
+        for (int p = 0; p < g.k; ++p) acc += int32_t(aq[size_t(p)]) * int32_t(w[p]);
+        const float scale = sa * sw[j];
+        float s = std::fma(float(acc), scale, g.bias ? g.bias[j] : 0.0f);
+        s = act_apply(g.act, s);
+        if (g.residual) s += g.residual[size_t(i) * g.ldr + j];
+        g.c[size_t(i) * g.ldc + j] = s;
+      }
+    }
+  }
+}
+
 void attention(const AttentionArgs& a) {
   const int hidden = a.num_heads * a.head_dim;
 #pragma omp parallel
@@ -159,6 +208,7 @@ const KernelTable& table() {
       Isa::ref,      gemm_packed_floats, gemm_pack, gemm,     attention, layernorm,
       gelu_erf,      gelu_tanh,          tanh_inplace, softmax_rows, pool_mean, pool_max,
       l2_normalize,  dot,
+      gemm_q8_packed_bytes, gemm_q8_pack, gemm_q8,
   };
   return t;
 }

@@ -7,6 +7,12 @@ namespace bertrank::kernels::avx512 {
 #include "kernels/x86/isa_decls.inc"
 }  // namespace bertrank::kernels::avx512
 
+namespace bertrank::kernels::avx2 {  // kernels/x86/avx2/gemm_q8_avx2_6x16.cpp
+size_t gemm_q8_packed_bytes(int n, int k);
+void gemm_q8_pack(const float* w, int n, int k, void* packed);
+void gemm_q8(const GemmQArgs& args);
+}  // namespace bertrank::kernels::avx2
+
 namespace bertrank::kernels {
 
 const KernelTable* avx512_table() {
@@ -15,6 +21,8 @@ const KernelTable* avx512_table() {
       Isa::avx512,      k::gemm_packed_floats, k::gemm_pack, k::gemm,         k::attention,
       k::layernorm,   k::gelu_erf,           k::gelu_tanh, k::tanh_inplace, k::softmax_rows,
       k::pool_mean,   k::pool_max,           k::l2_normalize, k::dot,
+      // int8: the AVX2 kernel (every AVX-512 CPU has AVX2); a VNNI one is still to come.
+      avx2::gemm_q8_packed_bytes, avx2::gemm_q8_pack, avx2::gemm_q8,
   };
   return &t;
 }
