@@ -79,6 +79,13 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 # 5. Rounds: every engine, precision and thread count once per round, each in its own process
 #    (thread pools and environment variables cannot leak between engines). Even rounds run the
 #    engines in reverse order so a drift of the machine's load does not favour one engine.
+# libgomp's default spin-wait turns every fork/join into a scheduler time slice when the VM is
+# busy (measured here: sentence-transformers' 1-query encode 35 ms with PASSIVE, 380-730 ms with
+# the default, on 2 threads). PASSIVE for every engine that uses OpenMP (torch, bertrank);
+# BERTRANK_PEERS_OMP_WAIT_POLICY= (empty) leaves libgomp's default.
+wait_policy=${BERTRANK_PEERS_OMP_WAIT_POLICY-PASSIVE}
+if [ -n "$wait_policy" ]; then export OMP_WAIT_POLICY=$wait_policy; else unset OMP_WAIT_POLICY; fi
+
 engines=("bertrank fp32" "bertrank int8" "bertrank bf16" "ort fp32" "ort int8" "st fp32")
 declare -A unavailable=()
 for ((r = 1; r <= rounds; r++)); do
