@@ -63,26 +63,33 @@ struct GemmArgs {
 // as for gemm, the layout is private to each table: pack with the table you call from.
 //
 // int8 (gemm_q8*): per-output-channel symmetric weights and dynamic per-row (per-token)
-// symmetric activations, int32 accumulation, fp32 dequantisation in the epilogue:
-//   sw[j] = max_p |W[j,p]| / 127,   wq[j,p] = clamp(rne(W[j,p] · (127 / max_p |W[j,p]|)), ±127)
-//   sa[i] = max_p |A[i,p]| / 127,   aq[i,p] likewise per row of A (computed on every call)
+// symmetric activations, int32 accumulation, fp32 dequantisation in the epilogue. With
+// QW = kGemmQ8WeightMax = 64 and QA = kGemmQ8ActMax = 127:
+//   sw[j] = max_p |W[j,p]| / QW,   wq[j,p] = clamp(rne(W[j,p] · (QW / max_p |W[j,p]|)), ±QW)
+//   sa[i] = max_p |A[i,p]| / QA,   aq[i,p] = clamp(rne(A[i,p] · (QA / max_p |A[i,p]|)), ±QA)
 //   C[i,j] = act(fma(float(Σ_p aq[i,p]·wq[j,p]), sa[i]·sw[j], bias[j] or 0)) + R[i,j]
-// (an all-zero row or channel has scale 0 and quantises to 0). rne is round-to-nearest-even;
-// a NaN quantises to -127. The ref and AVX2 kernels compute exactly this, bit for bit, when
-// act == none (the GELU epilogues differ by the vector erf/tanh, ~1e-6 relative).
-// Why it cannot saturate (AVX2): A is quantised to int8 and stored as int16; each 16-byte
-// group of packed int8 weights is sign-extended to int16 in registers (vpmovsxbw) and
-// multiplied with vpmaddwd, which adds two int16 products into an int32: |sum| <= 2·127·127
-// = 32258, far from the only saturating case (both pairs -32768). Accumulation is int32:
-// exact while k·127·127 < 2^31, i.e. k <= 133,143 (the kernels require k below that).
-// vpmaddubsw (u8×s8, 32 products per instruction) was not used: it saturates int16 unless
-// activations or weights lose a bit (7-bit weights with a +128 offset on A, or |A| and
-// sign-transferred W, which costs a vpsignb per tile element). On Zen 3 vpmaddwd gives the
-// same multiply-port rate (16 MACs per multiply uop: maddubs needs a vpmaddwd after it) with
-// full 8-bit weights and activations and no offset compensation. The only approximation is
-// therefore the two roundings: |error of one product sum| <= Σ_p (|A||ΔW| + |ΔA||W| + |ΔA||ΔW|)
-// with |ΔW[j,p]| <= sw[j]/2 and |ΔA[i,p]| <= sa[i]/2, i.e. about k·(|A|max·sw + |W|max·sa)/2
-// in the worst case and √k times that for independent rounding errors.
+// (aq is computed on every call; an all-zero row or channel has scale 0 and quantises to 0).
+// rne is round-to-nearest-even; a NaN quantises to -QA / -QW. The ref and AVX2 kernels compute
+// exactly this, bit for bit, when act == none (the GELU epilogues differ by the vector
+// erf/tanh, ~1e-6 relative).
+// Why the AVX2 kernel cannot saturate, and why 7-bit weights: it multiplies with vpmaddubsw
+// (u8 × s8, two adjacent products added into a saturating int16), on activations stored as
+// u8 = aq + 128 (1..255) and weights in [-64, 64]: |pair| <= 2·255·64 = 32640 < 32767. Then
+// vpmaddwd with ones widens to int32 (4 products per lane) and the +128 offset is removed in
+// the epilogue with a precomputed 128·Σ_p wq[j,p]. Full 8-bit weights would overflow the
+// int16 pair (2·255·127); the alternatives measured or counted on Zen 3 were slower:
+//   - sign-extending both to int16 and vpmaddwd (8-bit everything, no saturation at all): one
+//     vpmaddwd + one vpaddd per 16 products; measured 1.5x the fp32 GEMM on one thread, as the
+//     vpaddd per vpmaddwd saturates the vector pipes (vpmaddwd itself runs at the FMA rate);
+//   - vpsignb to move the sign of A onto W (|A| u7 × s8, 8-bit both): one more vector op per
+//     tile element and K step, on the same pipes as the adds.
+// vpmaddubsw + vpmaddwd + vpaddd handle 32 products in 3 ops (vs 8 per FMA in fp32). Weight
+// precision is the price: half the step of 8 bits (quality: bench/results/precision_quality.md).
+// Error bound of one output against the fp32 product (before bias): with |ΔW[j,p]| <= sw[j]/2
+// and |ΔA[i,p]| <= sa[i]/2, |error| <= Σ_p (|A||ΔW| + |ΔA||W| + |ΔA||ΔW|)
+//   <= k·(amax·sw/2 + wmax·sa/2 + sa·sw/4)   (amax, wmax: the row's and the channel's max |.|),
+// and about √k times smaller for independent rounding errors. Accumulation is int32 of
+// (aq + 128)·wq terms: exact while k·255·64 < 2^31, so k <= kGemmQ8MaxK.
 struct GemmQArgs {
   int m = 0, n = 0, k = 0;
   const float* a = nullptr;  // size m*lda
@@ -95,8 +102,9 @@ struct GemmQArgs {
   int ldc = 0;
   Activation act = Activation::none;
 };
-// Largest k the int8 kernels accept (int32 accumulation of 127·127 products stays exact).
-constexpr int kGemmQ8MaxK = 133143;
+constexpr int kGemmQ8WeightMax = 64;   // int8 weights are in [-64, 64] (see above)
+constexpr int kGemmQ8ActMax = 127;     // int8 activations are in [-127, 127]
+constexpr int kGemmQ8MaxK = 131072;    // largest k of the int8 kernels (exact int32 sums)
 
 // ---- Attention ----------------------------------------------------------------------------
 // Multi-head self-attention over packed variable-length sequences (no padding anywhere).

@@ -122,9 +122,9 @@ TEST_P(GemmQ8Isa, LargeShapesWithEpilogues) {
   check({100, 384, 1536, true, true, Activation::none, true}, 17);
 }
 
-// Every activation and weight at ±127 after quantisation: a pair sum of ±32258 per vpmaddwd
-// and k·127² in the int32 accumulator, exactly. A u8×s8 vpmaddubsw with full-range operands
-// would saturate at 32767 here.
+// Every activation at ±127 and weight at ±64 after quantisation: with the +128 offset the
+// vpmaddubsw pairs reach 2·255·64 = 32640 (pattern 0: a = 255 as u8 times w = -64) and the
+// int32 sums k·127·64 exactly. 8-bit weights (±127) would saturate the int16 pair here.
 TEST_P(GemmQ8Isa, ExtremeValuesDoNotSaturate) {
   for (int k : {2, 3, 64, 1536, 4099}) {
     for (int pattern = 0; pattern < 3; ++pattern) {
@@ -141,7 +141,7 @@ TEST_P(GemmQ8Isa, ExtremeValuesDoNotSaturate) {
       const auto got = run(t(), c, a, w, none, none);
       const auto want = run(ref(), c, a, w, none, none);
       ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size() * sizeof(float))) << "k=" << k;
-      // acc = want_sum·127², dequantised with (3/127)(0.5/127): exactly 1.5·want_sum up to fp32 rounding.
+      // acc = want_sum·127·64, dequantised with (3/127)(0.5/64): 1.5·want_sum up to fp32 rounding.
       for (float x : got) ASSERT_NEAR(x, 1.5 * want_sum, 1e-6 * std::fabs(1.5 * want_sum) + 1e-6) << "k=" << k;
     }
   }
@@ -166,7 +166,7 @@ TEST_P(GemmQ8Isa, ErrorWithinDocumentedBound) {
         wmax = std::max(wmax, std::fabs(w[size_t(j) * k + p]));
         exact += double(a[size_t(i) * k + p]) * w[size_t(j) * k + p];
       }
-      const double sa = amax / 127.0, sw = wmax / 127.0;
+      const double sa = amax / double(bk::kGemmQ8ActMax), sw = wmax / double(bk::kGemmQ8WeightMax);
       const double bound = k * (amax * sw / 2 + wmax * sa / 2 + sa * sw / 4) + 1e-5;
       ASSERT_LE(std::fabs(got[size_t(i) * n + j] - exact), bound) << i << "," << j;
     }
@@ -192,15 +192,20 @@ INSTANTIATE_TEST_SUITE_P(Isa, GemmQ8Isa, ::testing::Values(Isa::ref, Isa::avx2, 
                          [](const auto& info) { return std::string(bk::isa_name(info.param)); });
 
 TEST(GemmQ8Quantize, RowMatchesDefinition) {
-  // max|x| = 127: scale 1, so q = rne(x) clamped (63.5 -> 64, 62.5 -> 62, 0.5 -> 0, -2.5 -> -2).
+  // max|x| = 127 and qmax 127: scale 1, so q = rne(x) (63.5 -> 64, 62.5 -> 62, 0.5 -> 0, -2.5 -> -2).
   const float x[] = {63.5f, 62.5f, -127.0f, 0.5f, 1.5f, -2.5f, 0.0f};
   int8_t q[7];
-  EXPECT_EQ(bk::ref::quantize_row_s8(x, 7, q), 1.0f);
+  EXPECT_EQ(bk::ref::quantize_row_s8(x, 7, q, 127), 1.0f);
   const int8_t want[] = {64, 62, -127, 0, 2, -2, 0};
   for (int i = 0; i < 7; ++i) EXPECT_EQ(q[i], want[i]) << i;
+  // max|x| = 64 and qmax 64 (weights): scale 1 again.
+  const float y[] = {-64.0f, 10.5f, 11.5f, 63.9f};
+  EXPECT_EQ(bk::ref::quantize_row_s8(y, 4, q, 64), 1.0f);
+  const int8_t want_y[] = {-64, 10, 12, 64};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(q[i], want_y[i]) << i;
   const float z[3] = {0, 0, 0};
   q[0] = 5;
-  EXPECT_EQ(bk::ref::quantize_row_s8(z, 3, q), 0.0f);
+  EXPECT_EQ(bk::ref::quantize_row_s8(z, 3, q, 127), 0.0f);
   EXPECT_EQ(q[0], 0);
 }
 

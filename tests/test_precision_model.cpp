@@ -38,7 +38,7 @@ double cosine(const float* a, const float* b, int n) {
   return ab / std::sqrt(aa * bb);
 }
 
-// 40 MEDLINE documents and 20 Cranfield queries, or a few fixed sentences without ../shared.
+// 24 MEDLINE documents and 16 Cranfield queries, or a few fixed sentences without ../shared.
 std::vector<std::string> texts(bool* real) {
   const std::string ir = test::shared_data_dir() + "/ir";
   std::vector<std::string> out;
@@ -46,8 +46,8 @@ std::vector<std::string> texts(bool* real) {
   if (*real) {
     const auto d = retrieval::read_smart_file(ir + "/medline/MED.ALL");
     const auto q = retrieval::read_smart_file(ir + "/cranfield/cran.qry");
-    for (size_t i = 0; i < 40 && i < d.size(); ++i) out.push_back(d[i].text);
-    for (size_t i = 0; i < 20 && i < q.size(); ++i) out.push_back(q[i].text);
+    for (size_t i = 0; i < 24 && i < d.size(); ++i) out.push_back(d[i].text);
+    for (size_t i = 0; i < 16 && i < q.size(); ++i) out.push_back(q[i].text);
   } else {
     out = {"hello world", "The quick brown fox jumps over the lazy dog.",
            "what similarity laws must be obeyed when constructing aeroelastic models of heated high speed aircraft",
@@ -99,7 +99,7 @@ TEST(PrecisionModel, Int8CrossEncoderKeepsOrder) {
   bool real = false;
   auto t = texts(&real);
   const std::string query = real ? t.back() : "glucose levels in pregnancy";
-  t.resize(std::min<size_t>(t.size(), 24));
+  t.resize(std::min<size_t>(t.size(), 16));
   std::vector<float> a(t.size() * size_t(f32.num_labels())), b(a.size());
   f32.score(query, t, a.data());
   q8.score(query, t, b.data());

@@ -45,21 +45,22 @@ void gemm(const GemmArgs& g) {
   }
 }
 
-float quantize_row_s8(const float* x, int n, int8_t* q) {
+float quantize_row_s8(const float* x, int n, int8_t* q, int qmax) {
   float amax = 0.0f;
   for (int p = 0; p < n; ++p) amax = std::max(amax, std::fabs(x[p]));
   if (!(amax > 0.0f)) {
     std::memset(q, 0, size_t(n));
     return 0.0f;
   }
-  const float inv = 127.0f / amax;
+  const float fmax = float(qmax);
+  const float inv = fmax / amax;
   for (int p = 0; p < n; ++p) {
     float r = std::nearbyint(x[p] * inv);
-    if (!(r >= -127.0f)) r = -127.0f;  // also NaN
-    if (r > 127.0f) r = 127.0f;
+    if (!(r >= -fmax)) r = -fmax;  // also NaN
+    if (r > fmax) r = fmax;
     q[p] = int8_t(r);
   }
-  return amax / 127.0f;
+  return amax / fmax;
 }
 
 // Packed int8 weight (ref): n float scales, then W quantised as is (n*k int8, row-major).
@@ -68,7 +69,7 @@ size_t gemm_q8_packed_bytes(int n, int k) { return size_t(n) * 4 + size_t(n) * s
 void gemm_q8_pack(const float* w, int n, int k, void* packed) {
   auto* scales = static_cast<float*>(packed);
   auto* q = static_cast<int8_t*>(packed) + size_t(n) * 4;
-  for (int j = 0; j < n; ++j) scales[j] = quantize_row_s8(w + size_t(j) * k, k, q + size_t(j) * k);
+  for (int j = 0; j < n; ++j) scales[j] = quantize_row_s8(w + size_t(j) * k, k, q + size_t(j) * k, kGemmQ8WeightMax);
 }
 
 void gemm_q8(const GemmQArgs& g) {
@@ -79,7 +80,7 @@ void gemm_q8(const GemmQArgs& g) {
     std::vector<int8_t> aq(size_t(std::max(g.k, 1)));
 #pragma omp for schedule(static)
     for (int i = 0; i < g.m; ++i) {
-      const float sa = quantize_row_s8(g.a + size_t(i) * g.lda, g.k, aq.data());
+      const float sa = quantize_row_s8(g.a + size_t(i) * g.lda, g.k, aq.data(), kGemmQ8ActMax);
       for (int j = 0; j < g.n; ++j) {
         const int8_t* w = wq + size_t(j) * g.k;
         int32_t acc = 0;
