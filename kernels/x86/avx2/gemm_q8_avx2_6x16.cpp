@@ -32,7 +32,10 @@ namespace bertrank::kernels::avx2 {
 #include "kernels/x86/common.inc"
 
 namespace {
-constexpr int Q8_MR = 6;
+#ifndef BERTRANK_GEMM_Q8_MR
+#define BERTRANK_GEMM_Q8_MR 6
+#endif
+constexpr int Q8_MR = BERTRANK_GEMM_Q8_MR;
 constexpr int Q8_NR = 16;
 #ifndef BERTRANK_GEMM_Q8_MC
 #define BERTRANK_GEMM_Q8_MC 96
@@ -145,13 +148,76 @@ __attribute__((always_inline)) inline void ukernel_q8(int quads, const uint8_t* 
   }
 }
 
+// The full 6-row tile in inline assembly: with intrinsics GCC spills accumulators inside the
+// K loop (12 accumulators + 2 weight vectors + broadcast + temporary + the ones vector is 17
+// ymm registers; here the ones are a memory operand of vpmaddwd, so 16 suffice).
+void ukernel_q8_6(int quads, const uint8_t* __restrict a, int lda, const int8_t* __restrict bp, const float* sa,
+                  float* c, int ldc, int ncols, const Epilogue& e) {
+  alignas(32) static const int16_t kOnes[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  const int64_t ld = lda;
+  int64_t n = quads;
+  if (n > 0) {
+#define BR_Q8_ROW(addr, acc0, acc1)                  \
+  "vpbroadcastd " addr ", %%ymm14\n\t"               \
+  "vpmaddubsw %%ymm12, %%ymm14, %%ymm15\n\t"         \
+  "vpmaddubsw %%ymm13, %%ymm14, %%ymm14\n\t"         \
+  "vpmaddwd (%[ones]), %%ymm15, %%ymm15\n\t"         \
+  "vpmaddwd (%[ones]), %%ymm14, %%ymm14\n\t"         \
+  "vpaddd %%ymm15, %" acc0 ", %" acc0 "\n\t"         \
+  "vpaddd %%ymm14, %" acc1 ", %" acc1 "\n\t"
+    // r8: row 0 of A, r9: row 3, r10: weights, r11: K groups left (the operand limit of 30
+    // leaves no room for them as read-write operands).
+    __asm__ volatile(
+        "movq %[a], %%r8\n\t"
+        "leaq (%[a],%[ld],2), %%r9\n\t"
+        "addq %[ld], %%r9\n\t"
+        "movq %[b], %%r10\n\t"
+        "movq %[n], %%r11\n\t"
+        "1:\n\t"
+        "vmovdqu (%%r10), %%ymm12\n\t"
+        "vmovdqu 32(%%r10), %%ymm13\n\t"
+        BR_Q8_ROW("(%%r8)", "[c00]", "[c01]")
+        BR_Q8_ROW("(%%r8,%[ld])", "[c10]", "[c11]")
+        BR_Q8_ROW("(%%r8,%[ld],2)", "[c20]", "[c21]")
+        BR_Q8_ROW("(%%r9)", "[c30]", "[c31]")
+        BR_Q8_ROW("(%%r9,%[ld])", "[c40]", "[c41]")
+        BR_Q8_ROW("(%%r9,%[ld],2)", "[c50]", "[c51]")
+        "addq $64, %%r10\n\t"
+        "addq $4, %%r8\n\t"
+        "addq $4, %%r9\n\t"
+        "decq %%r11\n\t"
+        "jnz 1b\n\t"
+        : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
+          [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
+          [c50] "+x"(c50), [c51] "+x"(c51)
+        : [a] "r"(a), [b] "r"(bp), [n] "r"(n), [ld] "r"(ld), [ones] "r"(kOnes)
+        : "xmm12", "xmm13", "xmm14", "xmm15", "r8", "r9", "r10", "r11", "memory", "cc");
+#undef BR_Q8_ROW
+  }
+  const __m256i acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  for (int i = 0; i < 6; ++i) {
+    float* ci = c + size_t(i) * ldc;
+    for (int v = 0; v < 2; ++v) {
+      const int nv = imin(W, ncols - v * W);
+      if (nv > 0) store_tile_vec(e, acc[i][v], sa[i], ci, i, v * W, nv);
+    }
+  }
+}
+
 using UkFn = void (*)(int, const uint8_t*, int, const int8_t*, const float*, float*, int, int, const Epilogue&);
 template <int ROWS>
 void uk_call(int quads, const uint8_t* a, int lda, const int8_t* bp, const float* sa, float* c, int ldc, int ncols,
              const Epilogue& e) {
   ukernel_q8<ROWS>(quads, a, lda, bp, sa, c, ldc, ncols, e);
 }
-constexpr UkFn kUk[Q8_MR] = {&uk_call<1>, &uk_call<2>, &uk_call<3>, &uk_call<4>, &uk_call<5>, &uk_call<6>};
+#ifndef BERTRANK_GEMM_Q8_INTRINSICS_ONLY
+constexpr UkFn kUk[6] = {&uk_call<1>, &uk_call<2>, &uk_call<3>, &uk_call<4>, &uk_call<5>, &ukernel_q8_6};
+#else
+constexpr UkFn kUk[6] = {&uk_call<1>, &uk_call<2>, &uk_call<3>, &uk_call<4>, &uk_call<5>, &uk_call<6>};
+#endif
+static_assert(Q8_MR >= 1 && Q8_MR <= 6, "Q8_MR in 1..6");
 
 // Scratch for the quantised A of the calling thread: m*kq bytes, then m float scales.
 struct Q8Scratch {
