@@ -326,6 +326,13 @@ const char* bertrank_isa(void) {
   }
 }
 
+int bertrank_isa_available(const char* isa) {
+  if (!isa) return 0;
+  for (kernels::Isa i : {kernels::Isa::ref, kernels::Isa::avx2, kernels::Isa::avx512})
+    if (std::strcmp(isa, kernels::isa_name(i)) == 0) return kernels::cpu_supports(i) && kernels::kernels_for(i) ? 1 : 0;
+  return 0;
+}
+
 // ---- models -------------------------------------------------------------------------------------
 
 bertrank_model_params bertrank_model_default_params(void) {
@@ -538,6 +545,11 @@ bertrank_index_params bertrank_index_default_params(void) {
   std::memset(&p, 0, sizeof p);
   p.type = BERTRANK_INDEX_FLAT;
   p.storage = BERTRANK_STORAGE_F32;
+  const retrieval::IndexOptions d;
+  p.rescore = d.rescore ? 1 : 0;
+  p.bm25_k1 = d.bm25_params.k1;
+  p.bm25_b = d.bm25_params.b;
+  p.bm25_stopwords = d.bm25_params.stopwords ? 1 : 0;
   return p;
 }
 
@@ -561,6 +573,10 @@ bertrank_status bertrank_index_create(const bertrank_model* m, const bertrank_in
       default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown storage " + std::to_string(int(p.storage)));
     }
     o.bm25 = p.bm25 != 0;
+    o.rescore = p.rescore != 0;
+    if (!(p.bm25_k1 >= 0) || !(p.bm25_b >= 0 && p.bm25_b <= 1))
+      fail(BERTRANK_ERR_INVALID_ARGUMENT, "bm25_k1 must be >= 0 and bm25_b in [0, 1]");
+    o.bm25_params = retrieval::Bm25Params{p.bm25_k1, p.bm25_b, p.bm25_stopwords != 0};
     o.nlist = p.nlist;
     o.nprobe = p.nprobe;
     auto h = std::make_unique<bertrank_index>();
@@ -613,6 +629,14 @@ bertrank_status bertrank_index_add_texts(bertrank_index* x, const bertrank_model
     std::vector<float> v(checked_mul(n, size_t(bi.dim()), "n * dim"));
     bi.embed(t, v.data(), nullptr, eo);
     idx.add(n, v.data(), ids, t.data(), me.data());
+  });
+}
+
+bertrank_status bertrank_index_check_model(const bertrank_index* x, const bertrank_model* m) {
+  return guard("bertrank_index_check_model", [&] {
+    const retrieval::Index& idx = index_of(x, "index");
+    bi_encoder(m, "model");
+    idx.check_model(m->fingerprint);
   });
 }
 

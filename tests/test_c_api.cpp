@@ -364,6 +364,9 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
   sp = bertrank_search_default_params();
   EXPECT_EQ(bertrank_search(back, om, nullptr, queries, 2, &sp, hits.data(), 20, nullptr), BERTRANK_ERR_WRONG_MODEL);
   EXPECT_EQ(bertrank_index_add_texts(back, om, ids, docs, nullptr, 1, nullptr), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_EQ(bertrank_index_check_model(back, om), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_NE(last().find("sha256:other"), std::string::npos) << last();
+  EXPECT_EQ(bertrank_index_check_model(back, m.embed), BERTRANK_OK) << last();
   bertrank_model_free(om);
 
   bertrank_index* plain = nullptr;

@@ -1,7 +1,7 @@
 // `bertrank convert <hf model dir> -o weights/<name>.brm`: Hugging Face folder -> one .brm file.
 #include <cstdio>
 
-#include "model/convert.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
@@ -15,20 +15,15 @@ void add_convert_command(CLI::App& app) {
   cmd->add_option("-o,--output", *out, "Output file, e.g. weights/all-MiniLM-L6-v2.brm")->required();
   cmd->add_option("--name", *name, "Model name recorded in the file (default: the folder's name)");
   cmd->callback([dir, out, name] {
-    model::ConvertOptions opt;
-    opt.name = *name;
-    const nlohmann::json meta = model::convert_hf_dir(*dir, *out, opt);
-    const auto& c = meta["config"];
-    const auto& h = meta["head"];
-    std::printf("wrote %s: %s (%s), hidden %d, layers %d, heads %d, ffn %d, vocab %d, head %s",
-                out->c_str(), meta["source"]["name"].get<std::string>().c_str(),
-                meta["architecture"].get<std::string>().c_str(), c["hidden_size"].get<int>(),
-                c["num_hidden_layers"].get<int>(), c["num_attention_heads"].get<int>(),
-                c["intermediate_size"].get<int>(), c["vocab_size"].get<int>(), h["type"].get<std::string>().c_str());
-    if (h["type"] == "embedding")
-      std::printf(" (pooling %s, normalize %s)", h["pooling"].get<std::string>().c_str(),
-                  h["normalize"].get<bool>() ? "yes" : "no");
-    std::printf(", max_seq_length %d\n", h["max_seq_length"].get<int>());
+    check(bertrank_convert(dir->c_str(), out->c_str(), name->empty() ? nullptr : name->c_str()));
+    // The converter has already loaded the file back and validated it; report what it holds.
+    const Model m(*out);
+    const bertrank_model_info i = m.info();
+    std::printf("wrote %s: %s, %s, hidden %d, layers %d, vocab %d", out->c_str(), i.name,
+                i.kind == BERTRANK_MODEL_EMBEDDING ? "embedding head" : "classifier head", i.dim, i.num_layers,
+                i.vocab_size);
+    if (i.kind == BERTRANK_MODEL_CROSS_ENCODER) std::printf(", %d labels", i.num_labels);
+    std::printf(", max_seq_length %d\n", i.max_length);
   });
 }
 

@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
 
 namespace {
 struct EmbedArgs {
-  std::string model, input, output, format = "jsonl";
+  std::string model, input, output, format = "jsonl", precision = "fp32";
   int threads = 0, max_length = 0;
 };
 
@@ -40,31 +40,32 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("-o,--output", a->output, "Output file (default: standard output)");
   cmd->add_option("--format", a->format, "jsonl (one JSON array per line) or npy (float32 n x dim)")
       ->check(CLI::IsMember({"jsonl", "npy"}));
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all)");
-  cmd->add_option("--max-length", a->max_length, "Truncate to this many word pieces (default: the model's)");
+  add_threads_option(cmd, a->threads);
+  add_precision_option(cmd, a->precision);
+  cmd->add_option("--max-length", a->max_length, "Truncate to this many word pieces (default: the model's)")
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([a] {
-    auto model = model::Model::load(a->model);
-    model::BiEncoder enc(model);
-    std::vector<std::string> texts;
-    {
-      std::ifstream fin;
-      std::istream* in = &std::cin;
-      if (!a->input.empty() && a->input != "-") {
-        fin.open(a->input, std::ios::binary);
-        if (!fin) throw std::runtime_error("cannot open '" + a->input + "'");
-        in = &fin;
-      }
-      for (std::string line; std::getline(*in, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        texts.push_back(std::move(line));
-      }
+    const Model enc = load_model(a->model, a->precision);
+    const bertrank_model_info mi = enc.info();
+    if (mi.kind != BERTRANK_MODEL_EMBEDDING)
+      throw std::runtime_error("'" + a->model + "' is a cross-encoder; embed needs a bi-encoder (use rerank)");
+    const int dim = mi.dim;
+    const std::vector<std::string> texts = read_lines(a->input);
+    bertrank_embed_params ep = bertrank_embed_default_params();
+    ep.num_threads = a->threads;
+    ep.max_length = a->max_length;
+    std::vector<float> out(texts.size() * size_t(dim));
+    std::vector<const char*> ptrs(texts.size());
+    std::vector<size_t> lens(texts.size());
+    for (size_t i = 0; i < texts.size(); ++i) {
+      ptrs[i] = texts[i].c_str();
+      lens[i] = texts[i].size();
     }
-    model::EmbedOptions opt;
-    opt.num_threads = a->threads;
-    opt.max_length = a->max_length;
-    model::EmbedInfo info;
-    std::vector<float> out(texts.size() * size_t(enc.dim()));
-    enc.embed(texts, out.data(), &info, opt);
+    std::vector<uint8_t> truncated(texts.size());
+    check(bertrank_embed(enc.get(), ptrs.data(), lens.data(), texts.size(), &ep, out.data(), out.size(),
+                         truncated.data()));
+    size_t num_truncated = 0;
+    for (uint8_t t : truncated) num_truncated += t;
 
     std::FILE* f = stdout;
     if (!a->output.empty() && a->output != "-") {
@@ -72,14 +73,14 @@ void add_embed_command(CLI::App& app) {
       if (!f) throw std::runtime_error("cannot write '" + a->output + "'");
     }
     if (a->format == "npy") {
-      write_npy(f, out, texts.size(), enc.dim());
+      write_npy(f, out, texts.size(), dim);
     } else {
       std::string line;
       char buf[32];
       for (size_t i = 0; i < texts.size(); ++i) {
         line = "[";
-        for (int j = 0; j < enc.dim(); ++j) {
-          std::snprintf(buf, sizeof buf, j ? ",%.9g" : "%.9g", double(out[i * enc.dim() + j]));
+        for (int j = 0; j < dim; ++j) {
+          std::snprintf(buf, sizeof buf, j ? ",%.9g" : "%.9g", double(out[i * size_t(dim) + size_t(j)]));
           line += buf;
         }
         line += "]\n";
@@ -92,9 +93,9 @@ void add_embed_command(CLI::App& app) {
     } else if (std::fflush(f) != 0 || err) {
       throw std::runtime_error("error writing standard output");
     }
-    if (info.num_truncated)
-      std::fprintf(stderr, "bertrank embed: %zu of %zu inputs truncated to %d word pieces\n", info.num_truncated,
-                   texts.size(), a->max_length > 0 ? a->max_length : model->head().max_seq_length);
+    if (num_truncated)
+      std::fprintf(stderr, "bertrank embed: %zu of %zu inputs truncated to %d word pieces\n", num_truncated,
+                   texts.size(), a->max_length > 0 ? a->max_length : mi.max_length);
   });
 }
 

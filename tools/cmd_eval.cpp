@@ -12,18 +12,15 @@
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
-#include "model/cross_encoder.h"
 #include "retrieval/metrics.h"
-#include "retrieval/pipeline.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
 
-std::shared_ptr<const model::Model> load_index_model(const retrieval::Index& idx, const std::string& model_arg);
-
 void add_eval_command(CLI::App& app) {
   struct Args {
-    std::string index, model, queries, qrels, mode = "dense", rerank;
+    std::string index, model, queries, qrels, mode = "dense", rerank, precision = "fp32";
     size_t candidates = 0, nprobe = 0;
     int threads = 0;
     bool per_query = false;
@@ -39,12 +36,13 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--candidates", a->candidates, "First-stage hits to rerank (default 100 with --rerank)");
   cmd->add_option("--nprobe", a->nprobe, "IVF lists to visit (default: the index's)");
   cmd->add_option("-m,--model", a->model, "Bi-encoder model file, if it moved since the index was built");
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all)");
+  add_threads_option(cmd, a->threads);
+  add_precision_option(cmd, a->precision);
   cmd->add_flag("--per-query", a->per_query, "Also list each query's metrics");
   cmd->callback([a] {
     using clk = std::chrono::steady_clock;
     const auto t0 = clk::now();
-    auto idx = retrieval::Index::load(a->index);
+    const Index idx = Index::load(a->index);
     retrieval::QueryFileFormat fmt;
     auto queries = retrieval::read_queries(a->queries, &fmt);
     const auto qrels = retrieval::read_qrels_file(a->qrels);
@@ -54,25 +52,25 @@ void add_eval_command(CLI::App& app) {
     const auto mapping = retrieval::resolve_gain_mapping(qrels, retrieval::GainMapping::gain_auto);
     const auto judgements = retrieval::make_judgements(qrels, mapping);
 
-    retrieval::PipelineOptions po;
-    po.mode = retrieval::parse_first_stage(a->mode);
-    po.k = 100;
-    po.search.nprobe = a->nprobe;
-    po.rerank.num_threads = a->threads;
-    std::unique_ptr<model::BiEncoder> enc;
-    std::unique_ptr<model::CrossEncoder> ce;
-    if (po.mode != retrieval::FirstStage::bm25) enc = std::make_unique<model::BiEncoder>(load_index_model(idx, a->model));
+    bertrank_search_params sp = bertrank_search_default_params();
+    sp.mode = parse_mode(a->mode);
+    sp.k = 100;
+    sp.nprobe = a->nprobe;
+    sp.num_threads = a->threads;
+    sp.rerank.num_threads = a->threads;
+    Model enc, ce;
+    if (sp.mode != BERTRANK_SEARCH_BM25) enc = load_index_model(idx.get(), a->model, a->precision);
     if (!a->rerank.empty()) {
-      ce = std::make_unique<model::CrossEncoder>(model::Model::load(a->rerank));
-      po.candidates = a->candidates ? a->candidates : 100;
+      ce = load_model(a->rerank, a->precision);
+      sp.candidates = a->candidates ? a->candidates : 100;
     }
     std::vector<std::string> texts, qids;
     for (const auto& q : queries) {
       texts.push_back(q.text);
       qids.push_back(q.id);
     }
-    retrieval::PipelineTimings pt;
-    const auto results = retrieval::run_pipeline(idx, enc.get(), ce.get(), texts, po, &pt);
+    bertrank_timings pt{};
+    const auto results = idx.search(texts, enc.get() ? &enc : nullptr, ce.get() ? &ce : nullptr, sp, &pt);
     std::unordered_map<std::string, std::vector<std::string>> run;
     for (size_t i = 0; i < results.size(); ++i) {
       auto& r = run[qids[i]];
@@ -86,7 +84,7 @@ void add_eval_command(CLI::App& app) {
     out["queries"] = sum.queries;
     out["queries_without_judgements"] = sum.skipped;
     out["mode"] = a->mode;
-    out["rerank_candidates"] = po.candidates;
+    out["rerank_candidates"] = sp.candidates;
     out["gains"] = retrieval::gain_mapping_name(mapping);
     out["seconds"] = {{"total", std::chrono::duration<double>(clk::now() - t0).count()},
                       {"embed", pt.embed_seconds},

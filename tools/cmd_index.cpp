@@ -13,25 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
 #include "retrieval/docs_io.h"
 #include "retrieval/index.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
-
-// The model an index was built with: `-m` when given (must have the same fingerprint), else the
-// path recorded in the index.
-std::shared_ptr<const model::Model> load_index_model(const retrieval::Index& idx,
-                                                     const std::string& model_arg) {
-  std::string path = model_arg.empty() ? idx.model_path() : model_arg;
-  if (model_arg.empty() && !std::filesystem::exists(path))
-    throw std::runtime_error("the model recorded in the index ('" + path +
-                             "') was not found; pass its new location with -m");
-  auto m = model::Model::load(path);
-  idx.check_model(m->fingerprint());
-  return m;
-}
 
 namespace {
 
@@ -75,37 +62,61 @@ struct DocBatch {
   std::vector<std::string> texts, metas;
 };
 
-DocBatch embed_documents(const model::Model& m, std::vector<retrieval::DocInput> docs, int threads,
-                         const char* what) {
-  auto shared = std::shared_ptr<const model::Model>(&m, [](const model::Model*) {});
-  model::BiEncoder enc(shared);
-  const size_t n = docs.size(), dim = (size_t)enc.dim();
+DocBatch embed_documents(const Model& m, std::vector<retrieval::DocInput> docs, int threads, const char* what) {
+  const bertrank_model_info mi = m.info();
+  if (mi.kind != BERTRANK_MODEL_EMBEDDING)
+    throw std::runtime_error(std::string(mi.path) + " is a cross-encoder; an index needs a bi-encoder");
+  const size_t n = docs.size(), dim = size_t(mi.dim);
   DocBatch b;
   b.vectors.resize(n * dim);
   Progress prog(what, n);
-  model::EmbedOptions opt;
-  opt.num_threads = threads;
+  bertrank_embed_params ep = bertrank_embed_default_params();
+  ep.num_threads = threads;
   size_t truncated = 0;
   const size_t B = 256;
+  std::vector<const char*> ptrs;
+  std::vector<size_t> lens;
+  std::vector<uint8_t> trunc;
   for (size_t i = 0; i < n; i += B) {
     const size_t e = std::min(n, i + B);
-    std::vector<std::string> texts;
-    for (size_t j = i; j < e; ++j) texts.push_back(docs[j].text);
-    model::EmbedInfo info;
-    enc.embed(texts, b.vectors.data() + i * dim, &info, opt);
-    truncated += info.num_truncated;
+    ptrs.clear();
+    lens.clear();
+    for (size_t j = i; j < e; ++j) {
+      ptrs.push_back(docs[j].text.c_str());
+      lens.push_back(docs[j].text.size());
+    }
+    trunc.assign(e - i, 0);
+    check(bertrank_embed(m.get(), ptrs.data(), lens.data(), e - i, &ep, b.vectors.data() + i * dim, (e - i) * dim,
+                         trunc.data()));
+    for (uint8_t t : trunc) truncated += t;
     prog.update(e);
   }
   if (n == 0) prog.update(0);
   if (truncated)
     std::fprintf(stderr, "%s: %zu of %zu documents were truncated to the model's %d word pieces\n", what,
-                 truncated, n, m.head().max_seq_length);
+                 truncated, n, mi.max_length);
   for (auto& d : docs) {
     b.ids.push_back(d.id);
     b.texts.push_back(std::move(d.text));
     b.metas.push_back(std::move(d.meta));
   }
   return b;
+}
+
+// Adds an embedded batch to an index through the C API (all or nothing).
+void add_batch(bertrank_index* idx, const DocBatch& b) {
+  std::vector<const char*> texts, metas;
+  for (size_t i = 0; i < b.ids.size(); ++i) {
+    texts.push_back(b.texts[i].c_str());
+    metas.push_back(b.metas[i].c_str());
+  }
+  check(bertrank_index_add_vectors(idx, b.ids.data(), b.vectors.data(), texts.data(), metas.data(), b.ids.size()));
+}
+
+nlohmann::json index_info(const std::string& path) {
+  retrieval::LoadOptions lo;
+  lo.mmap = true;
+  return retrieval::Index::load(path, lo).info();
 }
 
 std::vector<int64_t> parse_id_list(const std::string& s) {
@@ -127,7 +138,7 @@ void add_index_command(CLI::App& app) {
 
   // ---- build ----
   struct BuildArgs {
-    std::string model, docs, out, type = "flat", dtype = "f32";
+    std::string model, docs, out, type = "flat", dtype = "f32", precision = "fp32";
     size_t nlist = 0, nprobe = 0;
     bool bm25 = false, no_rescore = false, no_stopwords = false;
     float k1 = 1.2f, b = 0.75f;
@@ -147,27 +158,30 @@ void add_index_command(CLI::App& app) {
   build->add_option("--k1", ba->k1, "BM25 k1 (default 1.2)");
   build->add_option("--b", ba->b, "BM25 b (default 0.75)");
   build->add_flag("--no-stopwords", ba->no_stopwords, "BM25: keep English stop words");
-  build->add_option("-t,--threads", ba->threads, "Threads for embedding (default: all)");
+  add_threads_option(build, ba->threads);
+  add_precision_option(build, ba->precision);
   build->callback([ba] {
     auto docs = retrieval::read_documents(ba->docs);
-    auto m = model::Model::load(ba->model);
-    retrieval::IndexOptions o;
-    o.kind = retrieval::parse_index_kind(ba->type);
-    o.storage = retrieval::parse_storage_type(ba->dtype);
-    o.rescore = !ba->no_rescore;
-    o.nlist = ba->nlist;
-    o.nprobe = ba->nprobe;
-    o.bm25 = ba->bm25;
-    o.bm25_params = retrieval::Bm25Params{ba->k1, ba->b, !ba->no_stopwords};
-    const std::string abs_model = std::filesystem::absolute(ba->model).lexically_normal().string();
-    retrieval::Index idx((size_t)m->config().hidden_size, o, m->fingerprint(), abs_model);
+    const Model m = load_model(ba->model, ba->precision);
+    bertrank_index_params ip = bertrank_index_default_params();
+    ip.type = ba->type == "ivf" ? BERTRANK_INDEX_IVF : BERTRANK_INDEX_FLAT;
+    ip.storage = ba->dtype == "int8" ? BERTRANK_STORAGE_INT8 : ba->dtype == "f16" ? BERTRANK_STORAGE_F16
+                                                                                   : BERTRANK_STORAGE_F32;
+    ip.rescore = ba->no_rescore ? 0 : 1;
+    ip.nlist = ba->nlist;
+    ip.nprobe = ba->nprobe;
+    ip.bm25 = ba->bm25 ? 1 : 0;
+    ip.bm25_k1 = ba->k1;
+    ip.bm25_b = ba->b;
+    ip.bm25_stopwords = ba->no_stopwords ? 0 : 1;
+    Index idx(m, ip);
     const auto t0 = std::chrono::steady_clock::now();
-    auto b = embed_documents(*m, std::move(docs), ba->threads, "index build");
+    auto b = embed_documents(m, std::move(docs), ba->threads, "index build");
     const auto t1 = std::chrono::steady_clock::now();
-    idx.add(b.ids.size(), b.vectors.data(), b.ids.data(), b.texts.data(), b.metas.data());
+    add_batch(idx.get(), b);
     const auto t2 = std::chrono::steady_clock::now();
     idx.save(ba->out);
-    auto info = idx.info();
+    auto info = index_info(ba->out);
     info["embed_seconds"] = std::chrono::duration<double>(t1 - t0).count();
     info["index_seconds"] = std::chrono::duration<double>(t2 - t1).count();
     info["file"] = ba->out;
@@ -176,7 +190,7 @@ void add_index_command(CLI::App& app) {
 
   // ---- add ----
   struct AddArgs {
-    std::string index, docs, model;
+    std::string index, docs, model, precision = "fp32";
     int threads = 0;
   };
   auto aa = std::make_shared<AddArgs>();
@@ -184,17 +198,19 @@ void add_index_command(CLI::App& app) {
   add->add_option("-i,--index", aa->index, "Index file")->required();
   add->add_option("--docs", aa->docs, "Documents (jsonl or SMART); ids must be new")->required();
   add->add_option("-m,--model", aa->model, "Model, if it moved since the index was built");
-  add->add_option("-t,--threads", aa->threads, "Threads for embedding (default: all)");
+  add_threads_option(add, aa->threads);
+  add_precision_option(add, aa->precision);
   add->callback([aa] {
-    auto idx = retrieval::Index::load(aa->index);
+    Index idx = Index::load(aa->index);
     auto docs = retrieval::read_documents(aa->docs);
     for (const auto& d : docs)
-      if (idx.contains(d.id))
+      if (bertrank_index_document(idx.get(), d.id, nullptr, nullptr) == BERTRANK_OK)
         throw std::runtime_error("document id " + std::to_string(d.id) + " is already in the index");
-    auto m = load_index_model(idx, aa->model);
-    if (!aa->model.empty()) idx.set_model_path(std::filesystem::absolute(aa->model).lexically_normal().string());
-    auto b = embed_documents(*m, std::move(docs), aa->threads, "index add");
-    idx.add(b.ids.size(), b.vectors.data(), b.ids.data(), b.texts.data(), b.metas.data());
+    const Model m = load_index_model(idx.get(), aa->model, aa->precision);
+    check(bertrank_index_check_model(idx.get(), m.get()));
+    if (!aa->model.empty()) check(bertrank_index_set_model_path(idx.get(), aa->model.c_str()));
+    auto b = embed_documents(m, std::move(docs), aa->threads, "index add");
+    add_batch(idx.get(), b);
     idx.save(aa->index);
     std::cout << nlohmann::json{{"added", b.ids.size()}, {"documents", idx.size()}}.dump() << "\n";
   });
@@ -221,8 +237,9 @@ void add_index_command(CLI::App& app) {
       ids = parse_id_list(ra->ids);
     }
     if (ids.empty()) throw std::runtime_error("no ids given (--ids 1,2,3 or --ids-file FILE)");
-    auto idx = retrieval::Index::load(ra->index);
-    const size_t removed = idx.remove(ids.size(), ids.data());
+    Index idx = Index::load(ra->index);
+    size_t removed = 0;
+    check(bertrank_index_remove(idx.get(), ids.data(), ids.size(), &removed));
     idx.save(ra->index);
     std::cout << nlohmann::json{{"removed", removed}, {"not_found", ids.size() - removed}, {"documents", idx.size()}}.dump()
               << "\n";
@@ -233,10 +250,7 @@ void add_index_command(CLI::App& app) {
   auto* inf = cmd->add_subcommand("info", "Print what an index holds (JSON)");
   inf->add_option("-i,--index,index", *info_path, "Index file")->required();
   inf->callback([info_path] {
-    retrieval::LoadOptions lo;
-    lo.mmap = true;
-    auto idx = retrieval::Index::load(*info_path, lo);
-    auto j = idx.info();
+    auto j = index_info(*info_path);
     j["file"] = *info_path;
     j["file_bytes"] = std::filesystem::file_size(*info_path);
     std::cout << j.dump(2) << "\n";

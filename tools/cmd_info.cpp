@@ -3,7 +3,7 @@
 
 #include <cstdio>
 
-#include "kernels/kernels.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
@@ -11,12 +11,10 @@ namespace bertrank::cli {
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print the kernel ISA in use and what the CPU supports");
   cmd->callback([] {
-    using namespace bertrank::kernels;
-    const KernelTable& t = active();
-    std::printf("isa: %s\n", isa_name(t.isa));
-    for (Isa isa : {Isa::ref, Isa::avx2, Isa::avx512})
-      std::printf("  %-7s cpu:%s build:%s\n", isa_name(isa), cpu_supports(isa) ? "yes" : "no",
-                  kernels_for(isa) || !cpu_supports(isa) ? (kernels_for(isa) ? "yes" : "?") : "no");
+    std::printf("bertrank %s\n", bertrank_version());
+    std::printf("isa: %s\n", bertrank_isa());
+    for (const char* isa : {"ref", "avx2", "avx512"})
+      std::printf("  %-7s available:%s\n", isa, bertrank_isa_available(isa) ? "yes" : "no");
     std::printf("threads: %d\n", omp_get_max_threads());
   });
 }

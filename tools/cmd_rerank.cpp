@@ -9,14 +9,14 @@
 #include <numeric>
 #include <nlohmann/json.hpp>
 
-#include "model/cross_encoder.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
 
 void add_rerank_command(CLI::App& app) {
   struct Args {
-    std::string model, query, input, activation = "none";
+    std::string model, query, input, activation = "none", precision = "fp32";
     size_t top_k = 0;
     int window = 0, stride = 0, threads = 0;
   };
@@ -30,29 +30,22 @@ void add_rerank_command(CLI::App& app) {
   cmd->add_option("--window", a->window,
                   "Split documents longer than N word pieces into overlapping windows; score = max (default: off)");
   cmd->add_option("--stride", a->stride, "Window start every S word pieces (default: N/2)");
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all)");
+  add_threads_option(cmd, a->threads);
+  add_precision_option(cmd, a->precision);
   cmd->add_option("input", a->input, "Documents, one per line (default: stdin)");
   cmd->callback([a] {
-    model::CrossEncoder ce(model::Model::load(a->model));
-    std::ifstream file;
-    if (!a->input.empty()) {
-      file.open(a->input, std::ios::binary);
-      if (!file) throw std::runtime_error("cannot open input file '" + a->input + "'");
-    }
-    std::istream& in = a->input.empty() ? std::cin : file;
-    std::vector<std::string> docs;
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      docs.push_back(std::move(line));
-    }
-    model::ScoreOptions so;
-    so.activation = model::parse_score_activation(a->activation);
-    so.window_length = a->window;
-    so.window_stride = a->stride;
-    so.num_threads = a->threads;
-    const size_t stride = a->window > 0 ? 1 : size_t(ce.num_labels());
-    std::vector<float> s(docs.size() * stride);
-    ce.score(a->query, docs, s.data(), nullptr, so);
+    const Model ce = load_model(a->model, a->precision);
+    const bertrank_model_info mi = ce.info();
+    if (mi.kind != BERTRANK_MODEL_CROSS_ENCODER)
+      throw std::runtime_error("'" + a->model + "' is a bi-encoder; rerank needs a cross-encoder");
+    const std::vector<std::string> docs = read_lines(a->input);
+    bertrank_score_params sp = bertrank_score_default_params();
+    sp.activation = parse_activation(a->activation);
+    sp.window_length = a->window;
+    sp.window_stride = a->stride;
+    sp.num_threads = a->threads;
+    const size_t stride = a->window > 0 ? 1 : size_t(mi.num_labels);
+    const std::vector<float> s = ce.score(a->query, docs, sp);
     std::vector<size_t> order(docs.size());
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return s[x * stride] > s[y * stride]; });

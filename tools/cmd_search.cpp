@@ -15,18 +15,16 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
-#include "retrieval/index.h"
-#include "retrieval/pipeline.h"
+#include <nlohmann/json.hpp>
+
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
 
-std::shared_ptr<const model::Model> load_index_model(const retrieval::Index& idx, const std::string& model_arg);
-
 namespace {
 struct SearchArgs {
-  std::string index, model, queries_file, mode = "dense", rerank, activation = "none";
+  std::string index, model, queries_file, mode = "dense", rerank, activation = "none", precision = "fp32";
   size_t candidates = 50;
   std::vector<std::string> queries;
   size_t k = 10, nprobe = 0, rescore_factor = 0;
@@ -55,56 +53,49 @@ void add_search_command(CLI::App& app) {
   cmd->add_option("--candidates", a->candidates, "First-stage hits to rerank (default 50)");
   cmd->add_option("--activation", a->activation, "Cross-encoder score: none (raw logits), sigmoid, softmax")
       ->check(CLI::IsMember({"none", "sigmoid", "softmax"}));
-  cmd->add_option("-t,--threads", a->threads, "Threads (default: all)");
+  add_threads_option(cmd, a->threads);
+  add_precision_option(cmd, a->precision);
   cmd->add_flag("--mmap", a->mmap, "Map the index instead of reading it into memory");
   cmd->add_flag("--timings", a->timings, "Print the time of each stage to stderr");
   cmd->callback([a] {
     using clk = std::chrono::steady_clock;
     std::vector<std::string> queries = a->queries;
-    if (!a->queries_file.empty()) {
-      std::ifstream in(a->queries_file, std::ios::binary);
-      if (!in) throw std::runtime_error("cannot open '" + a->queries_file + "'");
-      for (std::string line; std::getline(in, line);) {
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        queries.push_back(line);
-      }
-    }
+    if (!a->queries_file.empty())
+      for (auto& line : read_lines(a->queries_file)) queries.push_back(std::move(line));
     if (queries.empty()) throw std::runtime_error("no query given (-q TEXT or --queries FILE)");
     const auto t0 = clk::now();
-    retrieval::LoadOptions lo;
-    lo.mmap = a->mmap;
-    auto idx = retrieval::Index::load(a->index, lo);
+    const Index idx = Index::load(a->index, a->mmap);
     const auto t1 = clk::now();
     const size_t n = queries.size();
-    retrieval::PipelineOptions po;
-    po.mode = retrieval::parse_first_stage(a->mode);
-    po.k = a->k;
-    po.search.nprobe = a->nprobe;
-    po.search.rescore_factor = a->rescore_factor;
-    po.rerank.activation = model::parse_score_activation(a->activation);
-    po.rerank.num_threads = a->threads;
-    double t_model = 0;
-    std::unique_ptr<model::BiEncoder> enc;
-    std::unique_ptr<model::CrossEncoder> ce;
+    bertrank_search_params sp = bertrank_search_default_params();
+    sp.mode = parse_mode(a->mode);
+    sp.k = a->k;
+    sp.nprobe = a->nprobe;
+    sp.rescore_factor = a->rescore_factor;
+    sp.rerank.activation = parse_activation(a->activation);
+    sp.rerank.num_threads = a->threads;
+    sp.num_threads = a->threads;
     const auto m0 = clk::now();
-    if (po.mode != retrieval::FirstStage::bm25) enc = std::make_unique<model::BiEncoder>(load_index_model(idx, a->model));
+    Model enc, ce;
+    if (sp.mode != BERTRANK_SEARCH_BM25) enc = load_index_model(idx.get(), a->model, a->precision);
     if (!a->rerank.empty()) {
-      ce = std::make_unique<model::CrossEncoder>(model::Model::load(a->rerank));
-      po.candidates = std::max<size_t>(a->candidates, 1);
+      ce = load_model(a->rerank, a->precision);
+      sp.candidates = std::max<size_t>(a->candidates, 1);
     }
-    t_model = secs(m0, clk::now());
-    retrieval::PipelineTimings pt;
-    const auto results = retrieval::run_pipeline(idx, enc.get(), ce.get(), queries, po, &pt);
+    const double t_model = secs(m0, clk::now());
+    bertrank_timings pt{};
+    const auto results = idx.search(queries, enc.get() ? &enc : nullptr, ce.get() ? &ce : nullptr, sp, &pt);
     for (size_t i = 0; i < n; ++i)
-      for (const retrieval::PipelineHit& hit : results[i]) {
+      for (const Hit& hit : results[i]) {
         nlohmann::json h;
         if (n > 1 || !a->queries_file.empty()) h["query"] = i;
         h["id"] = hit.id;
         h["score"] = hit.score;
         h["first_stage_score"] = hit.first_stage_score;
-        if (const auto* d = idx.doc(hit.id)) {
-          h["text"] = d->text;
-          if (!d->meta.empty()) h["meta"] = nlohmann::json::parse(d->meta);
+        const char *text = nullptr, *meta = nullptr;
+        if (bertrank_index_document(idx.get(), hit.id, &text, &meta) == BERTRANK_OK) {
+          h["text"] = text;
+          if (meta && *meta) h["meta"] = nlohmann::json::parse(meta);
         }
         std::cout << h.dump() << "\n";
       }
@@ -115,7 +106,7 @@ void add_search_command(CLI::App& app) {
                    "rerank %.1f ms (%zu queries, mode %s%s)\n",
                    1e3 * secs(t0, t1), 1e3 * t_model, 1e3 * pt.embed_seconds, 1e3 * pt.search_seconds,
                    1e3 * pt.rerank_seconds, n, a->mode.c_str(),
-                   ce ? (", rerank of top " + std::to_string(po.candidates)).c_str() : "");
+                   ce.get() ? (", rerank of top " + std::to_string(sp.candidates)).c_str() : "");
   });
 }
 

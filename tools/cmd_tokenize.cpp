@@ -8,32 +8,28 @@
 #include <iostream>
 #include <string>
 
-#include "model/model.h"
-#include "tokenizer/load.h"
+#include "tools/cli_util.h"
 #include "tools/commands.h"
 
 namespace bertrank::cli {
 
 namespace {
-void write_json(std::string& out, const tokenizer::Encoding& e) {
+void write_ints(std::string& out, const std::vector<int32_t>& v) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) out += ',';
+    out += std::to_string(v[i]);
+  }
+}
+
+void write_json(std::string& out, const Encoding& e) {
   out += "{\"ids\":[";
-  for (size_t i = 0; i < e.ids.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(e.ids[i]);
-  }
+  write_ints(out, e.ids);
   out += "],\"type_ids\":[";
-  for (size_t i = 0; i < e.type_ids.size(); ++i) {
-    if (i) out += ',';
-    out += std::to_string(e.type_ids[i]);
-  }
+  write_ints(out, e.type_ids);
   out += "],\"offsets\":[";
-  for (size_t i = 0; i < e.offsets.size(); ++i) {
+  for (size_t i = 0; i + 1 < e.offsets.size(); i += 2) {
     if (i) out += ',';
-    out += '[';
-    out += std::to_string(e.offsets[i].start);
-    out += ',';
-    out += std::to_string(e.offsets[i].end);
-    out += ']';
+    out += '[' + std::to_string(e.offsets[i]) + ',' + std::to_string(e.offsets[i + 1]) + ']';
   }
   out += "]}\n";
 }
@@ -56,29 +52,24 @@ void add_tokenize_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("input", opts->input, "Input file (default: stdin)");
   cmd->callback([opts] {
-    const bool brm = opts->model.size() > 4 && opts->model.compare(opts->model.size() - 4, 4, ".brm") == 0;
-    const tokenizer::WordPieceTokenizer tok =
-        brm ? model::load_model_tokenizer(opts->model) : tokenizer::load_wordpiece(opts->model);
+    const Tokenizer tok(opts->model);
     std::ifstream file;
     if (!opts->input.empty()) {
       file.open(opts->input, std::ios::binary);
       if (!file) throw std::runtime_error("cannot open input file '" + opts->input + "'");
     }
     std::istream& in = opts->input.empty() ? std::cin : file;
-    tokenizer::EncodeOptions eo;
-    eo.max_length = opts->max_length;
     std::string line, out;
     while (std::getline(in, line)) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (opts->pair) {
         const size_t tab = line.find('\t');
         if (tab == std::string::npos)
-          write_json(out, tok.encode_pair(line, std::string_view(), eo));
+          write_json(out, tok.encode_pair(line, std::string(), opts->max_length));
         else
-          write_json(out, tok.encode_pair(std::string_view(line).substr(0, tab),
-                                          std::string_view(line).substr(tab + 1), eo));
+          write_json(out, tok.encode_pair(line.substr(0, tab), line.substr(tab + 1), opts->max_length));
       } else {
-        write_json(out, tok.encode(line, eo));
+        write_json(out, tok.encode(line, opts->max_length));
       }
       if (out.size() > (1 << 16)) {
         std::fwrite(out.data(), 1, out.size(), stdout);

@@ -2,12 +2,13 @@
 #include <cstdio>
 #include <exception>
 
+#include "bertrank/bertrank.h"
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"bertrank: CPU engine for BERT bi-encoders, cross-encoders and retrieval"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("bertrank ") + BERTRANK_VERSION_STRING);
+  app.set_version_flag("--version", std::string("bertrank ") + bertrank_version());
   bertrank::cli::add_tokenize_command(app);
   bertrank::cli::add_info_command(app);
   bertrank::cli::add_convert_command(app);

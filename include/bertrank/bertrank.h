@@ -95,6 +95,9 @@ BERTRANK_API const char* bertrank_version(void);
 BERTRANK_API int bertrank_version_number(void); /* major * 10000 + minor * 100 + patch */
 /* The kernel instruction set in use: "ref", "avx2" or "avx512" (BERTRANK_ISA forces one). */
 BERTRANK_API const char* bertrank_isa(void);
+/* 1 if this CPU has the instruction set and this build has kernels for it ("ref", "avx2",
+ * "avx512"), else 0. */
+BERTRANK_API int bertrank_isa_available(const char* isa);
 
 /* ---- Models ----------------------------------------------------------------------------- */
 
@@ -223,6 +226,10 @@ typedef struct bertrank_index_params {
   int bm25;      /* 1: also keep a BM25 index over the texts (for bm25 and hybrid search) */
   size_t nlist;  /* IVF: number of lists; 0 = about 4 * sqrt(n) of the first add */
   size_t nprobe; /* IVF default lists searched; 0 = 8 */
+  int rescore;   /* int8 storage: keep exact copies to re-score the top candidates (default 1) */
+  float bm25_k1; /* BM25 parameters (defaults 1.2, 0.75, English stop words removed) */
+  float bm25_b;
+  int bm25_stopwords;
 } bertrank_index_params;
 
 BERTRANK_API bertrank_index_params bertrank_index_default_params(void);
@@ -243,6 +250,9 @@ BERTRANK_API bertrank_status bertrank_index_add_texts(bertrank_index* index, con
                                                       const int64_t* ids, const char* const* texts,
                                                       const char* const* metas, size_t n,
                                                       const bertrank_embed_params* params);
+/* BERTRANK_OK if `model` is the embedding model the index was built with (same source
+ * fingerprint), else BERTRANK_ERR_WRONG_MODEL naming both. */
+BERTRANK_API bertrank_status bertrank_index_check_model(const bertrank_index* index, const bertrank_model* model);
 /* Adds precomputed vectors (n * dim floats); texts/metas may be NULL. */
 BERTRANK_API bertrank_status bertrank_index_add_vectors(bertrank_index* index, const int64_t* ids,
                                                         const float* vectors, const char* const* texts,
