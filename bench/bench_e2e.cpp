@@ -19,7 +19,8 @@
 // A precision this build cannot load (Model::load throws std::invalid_argument) gives one line
 //   {"engine": "bertrank", "precision", "status": "n/a", "reason": "..."} and exit code 0.
 // --peak adds {"kind": "peak", "threads": t, "gflops": ...}: the AVX2 FMA peak on t threads
-// (12 independent FMA chains per thread, best of 7, as bench_kernels measures it).
+// (12 independent FMA chains per thread, best of 7, as bench_kernels measures it), and with
+// --threads 1 (or none) {"kind": "bandwidth", "gbps": ...}: one thread's DRAM read bandwidth.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -83,6 +84,34 @@ double fma_peak(int threads) {
 }
 
 // The task's thread counts (its own "threads" or the plan's), restricted to `only` if > 0.
+__attribute__((target("avx2"))) float read_sum_avx2(const float* p, size_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+  for (size_t i = 0; i + 32 <= n; i += 32) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(p + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(p + i + 8));
+    s2 = _mm256_add_ps(s2, _mm256_loadu_ps(p + i + 16));
+    s3 = _mm256_add_ps(s3, _mm256_loadu_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  return out[0];
+}
+
+// DRAM read bandwidth of one thread (GB/s): a 256 MiB buffer summed, best of 5.
+double read_bandwidth() {
+  const size_t n = size_t(64) << 20;
+  std::vector<float> buf(n, 1.0f);
+  double best = 0.0;
+  volatile float sink = 0.0f;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double t0 = now_s();
+    sink = sink + read_sum_avx2(buf.data(), n);
+    best = std::max(best, double(n) * 4 / (now_s() - t0) * 1e-9);
+  }
+  (void)sink;
+  return best;
+}
+
 std::vector<int> thread_list(const json& task, const json& plan, int only) {
   const json& t = task.contains("threads") ? task["threads"] : plan["threads"];
   std::vector<int> v = t.get<std::vector<int>>();
@@ -162,10 +191,12 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "bench_e2e: %s, precision %s, kernels %s\n", model->name().c_str(), precision.c_str(),
                bertrank::kernels::isa_name(bertrank::kernels::active().isa));
 
-  if (peak)
+  if (peak) {
+    if (only_threads <= 1) emit({{"kind", "bandwidth"}, {"threads", 1}, {"gbps", read_bandwidth()}});
     for (int t : thread_list(json::object(), plan, only_threads))
       emit({{"kind", "peak"}, {"threads", t}, {"gflops", fma_peak(t)},
             {"isa", bertrank::kernels::isa_name(bertrank::kernels::active().isa)}});
+  }
 
   std::vector<float> buf;
   for (const json& task : plan["tasks"]) {

@@ -7,7 +7,8 @@
 #   bench/peers/run.sh            # full run (~15-20 min on the 2-vCPU VM)
 #   bench/peers/run.sh --quick    # smaller workload, one round (development; ~5 min)
 #
-# Options: --quick, --rounds N (full: 2, quick: 1), --data DIR (default ../shared/data beside the
+# Options: --quick, --rounds N (default 1; each task already repeats 3 times in a full run, and
+# a round of all six engines takes ~15-20 min here), --data DIR (default ../shared/data beside the
 # repository, or $BERTRANK_SHARED_DATA), --out-dir DIR (default bench/results).
 # Environment: BERTRANK_PEERS_VENV (the peers' virtualenv, made by make_peers_venv.sh, outside
 # the repository), BERTRANK_PEERS_BUILD (CMake build dir, default build-peers),
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-[ -n "$rounds" ] || rounds=$([ $quick = 1 ] && echo 1 || echo 2)
+[ -n "$rounds" ] || rounds=1
 [ -d "$data/ir" ] || { echo "run.sh: no $data/ir (MEDLINE / Cranfield); pass --data" >&2; exit 1; }
 
 venv=${BERTRANK_PEERS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/bertrank/peers-venv}
@@ -121,7 +122,9 @@ unset OMP_NUM_THREADS RAYON_NUM_THREADS
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 elapsed=$(( $(date +%s) - t_start ))
 commit="$(git rev-parse --short HEAD) ($(git log -1 --format=%s | cut -c1-80))"
-[ -z "$(git status --porcelain -- bench/bench_e2e.cpp bench/peers)" ] || commit="$commit + uncommitted changes to the benchmark"
+# The binary is built from the working tree: name what differs from the commit.
+dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/results' | awk '{print $2}' | cut -d/ -f1 | sort -u | tr '\n' ' ')
+[ -z "$dirty" ] || commit="$commit, built from a working tree with uncommitted changes in: ${dirty% }"
 "$py" bench/peers/peers.py report --plan "$plan" --results "$run_dir"/*.jsonl \
   --md "$out_dir/peers.md" --png "$out_dir/peers.png" \
   --command "$cmdline" --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --commit "$commit" \
