@@ -382,7 +382,7 @@ def cpu_model():
 def cmd_report(a):
     plan = json.load(open(a.plan))
     tasks = {t["id"]: t for t in plan["tasks"]}
-    rows, na, peaks, versions, bandwidth = {}, {}, {}, {}, []
+    rows, na, peaks, versions, bandwidth, token_checks = {}, {}, {}, {}, [], []
     for path in a.results:
         for line in open(path):
             r = json.loads(line)
@@ -403,8 +403,10 @@ def cmd_report(a):
                 continue
             d = rows.setdefault(key + (r["threads"], r["task"]), {"times": [], "tokens": [], "texts": r["texts"]})
             d["times"] += r["times"]
-            if r.get("tokens"):
+            if r.get("tokens") and r["kind"] != "latency":
                 d["tokens"].append(r["tokens"])
+                want = tasks[r["task"]]["tokens"]
+                token_checks.append((r["engine"], r["precision"], r["task"], r["tokens"], want))
     peak = {t: statistics.median(v) for t, v in peaks.items()}
 
     def med(e, p, th, tid):
@@ -441,6 +443,11 @@ def cmd_report(a):
                  % ", ".join("%.1f GFLOP/s on %d thread(s)" % (peak[t], t) for t in sorted(peak)))
     if bandwidth:
         L.append("- measured DRAM read bandwidth, 1 thread: %.1f GB/s" % statistics.median(bandwidth))
+    bad = [c for c in token_checks if c[3] != c[4]]
+    L.append("- identical tokenization: %s" % (
+        "the token counts bertrank's tokenizer (bertrank rows) and Hugging Face `tokenizers` (ONNX Runtime "
+        "rows) report for every pass agree with the plan's (HF) counts: %d of %d checks" % (len(token_checks), len(token_checks))
+        if not bad else "**MISMATCH** in %d of %d passes: %s" % (len(bad), len(token_checks), bad[:5])))
     L.append("")
     L.append("**The machine is a shared 2-vCPU VM**: other sessions compile and test on it during the run, "
              "so absolute figures are noisy and low. Engines run one after another in rounds (each round runs "
