@@ -91,7 +91,7 @@ void CrossEncoder::score_encodings(const std::vector<tokenizer::Encoding>& enc, 
   const int H = model_->config().hidden_size, L = num_labels_;
   std::vector<float> pooled(static_cast<size_t>(H));
   encoder.forward_batches(enc, size_t(std::max(opt.max_batch_tokens, 1)),
-                          [&](size_t first, size_t count, const int32_t* offsets, const float* hidden) {
+                          [&](const size_t* index, size_t count, const int32_t* offsets, const float* hidden) {
     for (size_t s = 0; s < count; ++s) {
       const float* cls = hidden + size_t(offsets[s]) * H;  // [CLS] row of pair s
       for (int r = 0; r < H; ++r) {
@@ -100,7 +100,7 @@ void CrossEncoder::score_encodings(const std::vector<tokenizer::Encoding>& enc, 
         for (int c = 0; c < H; ++c) acc += double(w[c]) * cls[c];
         pooled[r] = float(std::tanh(acc));
       }
-      float* o = out + (first + s) * size_t(L);
+      float* o = out + index[s] * size_t(L);
       for (int l = 0; l < L; ++l) {
         const float* w = classifier_w_ + size_t(l) * H;
         double acc = classifier_b_[l];

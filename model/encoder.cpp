@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <numeric>
 #include "model/encoder.h"
 
 #include <cmath>
@@ -44,7 +45,9 @@ PackedLinear pack_linear(const kernels::KernelTable& k, const ModelFile& f, cons
       k.gemm_q8_pack(w.data, out, in, l.packed.data());
       break;
     case Precision::bf16:
-      throw std::invalid_argument("precision bf16 is not implemented yet");
+      l.packed = AlignedFloats::make((k.gemm_bf16_packed_bytes(out, in) + 3) / 4);
+      k.gemm_bf16_pack(w.data, out, in, l.packed.data());
+      break;
   }
   return l;
 }
@@ -55,7 +58,7 @@ LayerNormParams layer_norm(const ModelFile& f, const std::string& name, int h) {
 
 void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const float* a, float* c,
             kernels::Activation act = kernels::Activation::none, const float* residual = nullptr) {
-  if (l.precision != Precision::fp32) {
+  if (l.precision != Precision::fp32) {  // int8 or bf16: same arguments, other packed weights
     kernels::GemmQArgs q;
     q.m = m;
     q.n = l.out;
@@ -69,7 +72,8 @@ void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const f
     q.c = c;
     q.ldc = l.out;
     q.act = act;
-    k.gemm_q8(q);
+    if (l.precision == Precision::int8) k.gemm_q8(q);
+    else k.gemm_bf16(q);
     return;
   }
   kernels::GemmArgs g;
@@ -179,18 +183,25 @@ void BertEncoder::forward(const int32_t* ids, const int32_t* type_ids, const int
 void BertEncoder::forward_batches(const std::vector<tokenizer::Encoding>& enc, size_t max_tokens,
                                   const BatchVisitFn& visit) const {
   max_tokens = std::max<size_t>(max_tokens, 1);
+  for (size_t k = 0; k < enc.size(); ++k)
+    if (enc[k].ids.empty()) throw std::invalid_argument("sequence " + std::to_string(k) + " has no tokens");
+  // Longest first (stable): a pass holds sequences of similar length, so its attention tasks
+  // (one per sequence and head) are of similar size, and the budget is filled evenly.
+  std::vector<size_t> order(enc.size());
+  std::iota(order.begin(), order.end(), size_t(0));
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return enc[a].ids.size() > enc[b].ids.size(); });
   std::vector<int32_t> ids, types, offsets;
   std::vector<float> hidden;
   size_t i = 0;
-  while (i < enc.size()) {
-    // Greedy chunk of consecutive sequences within the token budget (at least one).
+  while (i < order.size()) {
+    // Greedy chunk of consecutive (in sorted order) sequences within the token budget (at least one).
     size_t j = i, tokens = 0;
     ids.clear();
     types.clear();
     offsets.assign(1, 0);
-    while (j < enc.size() && (j == i || tokens + enc[j].size() <= max_tokens)) {
-      const auto& e = enc[j];
-      if (e.ids.empty()) throw std::invalid_argument("sequence " + std::to_string(j) + " has no tokens");
+    while (j < order.size() && (j == i || tokens + enc[order[j]].size() <= max_tokens)) {
+      const auto& e = enc[order[j]];
       ids.insert(ids.end(), e.ids.begin(), e.ids.end());
       if (e.type_ids.size() == e.ids.size()) types.insert(types.end(), e.type_ids.begin(), e.type_ids.end());
       else types.insert(types.end(), e.ids.size(), 0);
@@ -200,7 +211,7 @@ void BertEncoder::forward_batches(const std::vector<tokenizer::Encoding>& enc, s
     }
     hidden.resize(tokens * size_t(cfg_.hidden_size));
     forward(ids.data(), types.data(), offsets.data(), int(j - i), hidden.data());
-    visit(i, j - i, offsets.data(), hidden.data());
+    visit(order.data() + i, j - i, offsets.data(), hidden.data());
     i = j;
   }
 }

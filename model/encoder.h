@@ -16,7 +16,8 @@
 // config at construction (errors name the tensor). Linear weights are packed once for the
 // active kernel table, at the chosen Precision (fp32 as stored; int8: per-output-channel
 // symmetric int8 quantised from the fp32 weights, activations quantised per token on every
-// call; kernels/kernels.h "Reduced-precision GEMM" has the arithmetic); embeddings, LayerNorm
+// call; bf16: weights rounded to bf16, all arithmetic fp32; kernels/kernels.h
+// "Reduced-precision GEMM" has the details); embeddings, LayerNorm
 // parameters and biases are used in place from the mapping and stay fp32.
 // The encoder is immutable after construction and safe to call from several threads.
 #pragma once
@@ -55,7 +56,7 @@ struct AlignedFloats {
 struct PackedLinear {  // torch.nn.Linear, weight [out × in], packed for the kernel table
   int out = 0, in = 0;
   Precision precision = Precision::fp32;
-  AlignedFloats packed;         // fp32: gemm_pack's layout; int8: gemm_q8_pack's bytes
+  AlignedFloats packed;         // fp32: gemm_pack's layout; int8 / bf16: gemm_q8_pack's / gemm_bf16_pack's bytes
   const float* bias = nullptr;  // [out]
 };
 
@@ -87,12 +88,14 @@ class BertEncoder {
   void forward(const int32_t* ids, const int32_t* type_ids, const int32_t* seq_offsets, int nseq, float* out,
                const HiddenStateFn* on_state = nullptr) const;
 
-  // Runs forward over already encoded sequences in passes of at most max_tokens tokens (at
-  // least one sequence per pass; consecutive sequences, in order), and after each pass calls
-  // visit(first, count, seq_offsets, hidden): sequences [first, first+count), their row offsets
+  // Runs forward over already encoded sequences: sorts them by length (longest first, stable),
+  // cuts the sorted list into passes of at most max_tokens tokens (at least one sequence per
+  // pass), and after each pass calls visit(index, count, seq_offsets, hidden): the pass's
+  // sequences are enc[index[0]], ..., enc[index[count-1]] (input positions), their row offsets
   // (count+1 entries, from 0) and hidden states [rows × hidden_size]. Throws
-  // std::invalid_argument for an encoding without tokens. The pass size never changes results.
-  using BatchVisitFn = std::function<void(size_t first, size_t count, const int32_t* seq_offsets,
+  // std::invalid_argument for an encoding without tokens. Neither the order nor the pass size
+  // changes any result: sequences never attend across each other.
+  using BatchVisitFn = std::function<void(const size_t* index, size_t count, const int32_t* seq_offsets,
                                           const float* hidden)>;
   void forward_batches(const std::vector<tokenizer::Encoding>& enc, size_t max_tokens,
                        const BatchVisitFn& visit) const;

@@ -162,11 +162,11 @@ void BiEncoder::embed_encodings(const std::vector<tokenizer::Encoding>& enc, flo
   const HeadConfig& head = model_->head();
   const int H = dim();
   encoder.forward_batches(enc, size_t(std::max(opt.max_batch_tokens, 1)),
-                          [&](size_t first, size_t count, const int32_t* offsets, const float* hidden) {
+                          [&](const size_t* index, size_t count, const int32_t* offsets, const float* hidden) {
     for (size_t s = 0; s < count; ++s) {
       const int r0 = offsets[s], rows = offsets[s + 1] - offsets[s];
       const float* x = hidden + size_t(r0) * H;
-      float* o = out + (first + s) * size_t(H);
+      float* o = out + index[s] * size_t(H);
       switch (head.pooling) {
         case Pooling::mean: k.pool_mean(rows, H, x, H, o); break;
         case Pooling::max: k.pool_max(rows, H, x, H, o); break;

@@ -115,6 +115,24 @@ TEST(CApi, EmbedMatchesInternalApi) {
   EXPECT_EQ(bertrank_embed(m.embed, nullptr, nullptr, 0, nullptr, nullptr, 0, nullptr), BERTRANK_OK) << last();
 }
 
+// Inputs are sorted by length and cut into passes by the token budget inside; results come
+// back in input order and do not depend on the budget or on the other inputs.
+TEST(CApi, EmbedOrderAndBudgetInvariance) {
+  Loaded m;
+  const char* texts[] = {"hello", "the worlds, a hello. hello world", "a", "world hello the", "hello, world"};
+  const size_t n = 5;
+  std::vector<float> alone(n * 8);
+  for (size_t i = 0; i < n; ++i)
+    ASSERT_EQ(bertrank_embed(m.embed, &texts[i], nullptr, 1, nullptr, alone.data() + i * 8, 8, nullptr), BERTRANK_OK);
+  for (int budget : {1, 5, 12, 8192}) {
+    bertrank_embed_params ep = bertrank_embed_default_params();
+    ep.max_batch_tokens = budget;
+    std::vector<float> all(n * 8);
+    ASSERT_EQ(bertrank_embed(m.embed, texts, nullptr, n, &ep, all.data(), all.size(), nullptr), BERTRANK_OK) << last();
+    for (size_t i = 0; i < all.size(); ++i) EXPECT_NEAR(all[i], alone[i], 1e-6f) << "budget " << budget << " at " << i;
+  }
+}
+
 TEST(CApi, ScoreMatchesInternalApi) {
   Loaded m;
   bertrank_model_info info;
