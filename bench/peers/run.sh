@@ -21,7 +21,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-cmdline="bench/peers/run.sh $*"
+cmdline="bench/peers/run.sh${*:+ $*}"
 t_start=$(date +%s)
 
 quick=0
