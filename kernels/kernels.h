@@ -90,6 +90,12 @@ struct GemmArgs {
 //   <= k·(amax·sw/2 + wmax·sa/2 + sa·sw/4)   (amax, wmax: the row's and the channel's max |.|),
 // and about √k times smaller for independent rounding errors. Accumulation is int32 of
 // (aq + 128)·wq terms: exact while k·255·64 < 2^31, so k <= kGemmQ8MaxK.
+//
+// bf16 (gemm_bf16*): weights rounded to bf16 (nearest even) at pack time; A, every product and
+// sum stay fp32: C = act(A·bf16(W)ᵀ + bias) + R, so the error against fp32 is that of the weight
+// rounding alone (relative 2^-9 per weight). The AVX2 kernel widens bf16 to fp32 in registers
+// (a shift or mask: bf16 is the high half of an fp32) and uses the fp32 FMAs: same arithmetic
+// rate as gemm, half the weight bytes. Tolerance against the ref as for gemm (sum order).
 struct GemmQArgs {
   int m = 0, n = 0, k = 0;
   const float* a = nullptr;  // size m*lda
@@ -165,6 +171,11 @@ struct KernelTable {
   size_t (*gemm_q8_packed_bytes)(int n, int k);
   void (*gemm_q8_pack)(const float* w, int n, int k, void* packed);
   void (*gemm_q8)(const GemmQArgs& args);
+
+  // bf16-weight GEMM (see "Reduced-precision GEMM" above).
+  size_t (*gemm_bf16_packed_bytes)(int n, int k);
+  void (*gemm_bf16_pack)(const float* w, int n, int k, void* packed);
+  void (*gemm_bf16)(const GemmQArgs& args);
 };
 
 // The table for the best ISA this CPU supports, or the one BERTRANK_ISA forces. Chosen once,

@@ -1,8 +1,9 @@
-// int8 GEMM (kernels.h, "Reduced-precision GEMM"): every SIMD table against the scalar
+// int8 and bf16 GEMM (kernels.h, "Reduced-precision GEMM"). int8: every SIMD table against the scalar
 // reference on sizes that hit every tail path (bit-exact without GELU: both compute the same
 // integer sums and the same fp32 epilogue), extreme values that would saturate an int16
 // pair sum if the kernel let them, the documented error bound against the fp32 GEMM, and
-// C aliasing the residual.
+// C aliasing the residual. bf16: every table against the reference on the same sizes, the
+// error against fp32 within the weight rounding, and the rounding itself.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -207,6 +208,85 @@ TEST(GemmQ8Quantize, RowMatchesDefinition) {
   q[0] = 5;
   EXPECT_EQ(bk::ref::quantize_row_s8(z, 3, q, 127), 0.0f);
   EXPECT_EQ(q[0], 0);
+}
+
+}  // namespace
+
+// ---- bf16 weights -----------------------------------------------------------------------
+namespace {
+
+std::vector<float> run_bf16(const bk::KernelTable& t, const Case& c, const std::vector<float>& a,
+                            const std::vector<float>& w, const std::vector<float>& bias, const std::vector<float>& res) {
+  Bytes packed(t.gemm_bf16_packed_bytes(c.n, c.k));
+  t.gemm_bf16_pack(w.data(), c.n, c.k, packed.p);
+  std::vector<float> out(size_t(c.m) * c.n, -7.0f);
+  if (c.alias) out = res;
+  bk::GemmQArgs g;
+  g.m = c.m, g.n = c.n, g.k = c.k, g.a = a.data(), g.lda = c.k, g.packed_w = packed.p;
+  g.bias = c.bias ? bias.data() : nullptr;
+  g.residual = c.residual ? (c.alias ? out.data() : res.data()) : nullptr;
+  g.ldr = c.n, g.c = out.data(), g.ldc = c.n, g.act = c.act;
+  t.gemm_bf16(g);
+  return out;
+}
+
+class GemmBf16Isa : public GemmQ8Isa {};
+
+// Against the ref (same bf16 weights, fp32 sums in another order): |diff| within
+// 1e-6·k·max|a|·max|w| + the GELU difference, on every tail size.
+TEST_P(GemmBf16Isa, AllShapesMatchReference) {
+  if (GetParam() == Isa::ref) GTEST_SKIP() << "the reference is the oracle of this test";
+  unsigned seed = 100;
+  std::vector<Case> cases;
+  for (int m : kSizes)
+    for (int n : kSizes)
+      if (m <= 65 && n <= 65)
+        for (int k : kSizes) cases.push_back({m, n, k, (seed & 1) != 0, (seed & 2) != 0, Activation::none, false}), ++seed;
+  cases.push_back({384, 1536, 384, true, false, Activation::gelu_erf});
+  cases.push_back({65, 384, 1536, true, true, Activation::none, true});
+  cases.push_back({1, 1152, 384, true, false, Activation::gelu_tanh});
+  for (const Case& c : cases) {
+    auto a = random_vec(size_t(c.m) * c.k, seed, -1, 1);
+    auto w = random_vec(size_t(c.n) * c.k, seed + 1, -0.2f, 0.2f);
+    auto bias = random_vec(size_t(c.n), seed + 2), res = random_vec(size_t(c.m) * c.n, seed + 3);
+    seed += 4;
+    const auto got = run_bf16(t(), c, a, w, bias, res), want = run_bf16(ref(), c, a, w, bias, res);
+    const float tol = 1e-6f * float(c.k) * 0.2f + 1e-5f;
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], tol) << "m=" << c.m << " n=" << c.n << " k=" << c.k << " at " << i;
+  }
+}
+
+// Against fp32: the error is the weight rounding alone, |ΔW| <= 2^-9·|W|.
+TEST_P(GemmBf16Isa, ErrorIsWeightRoundingOnly) {
+  const int m = 9, n = 33, k = 384;
+  const auto a = random_vec(size_t(m) * k, 21), w = random_vec(size_t(n) * k, 22, -0.3f, 0.3f);
+  const std::vector<float> none;
+  const auto got = run_bf16(t(), {m, n, k}, a, w, none, none);
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      double exact = 0, bound = 0;
+      for (int p = 0; p < k; ++p) {
+        exact += double(a[size_t(i) * k + p]) * w[size_t(j) * k + p];
+        bound += std::fabs(double(a[size_t(i) * k + p]) * w[size_t(j) * k + p]);
+      }
+      ASSERT_LE(std::fabs(got[size_t(i) * n + j] - exact), bound * (1.0 / 512 + 1e-5)) << i << "," << j;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, GemmBf16Isa, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512),
+                         [](const auto& info) { return std::string(bk::isa_name(info.param)); });
+
+TEST(GemmBf16Round, NearestEven) {
+  namespace r = bk::ref;
+  EXPECT_EQ(r::float_to_bf16(1.0f), 0x3F80);
+  EXPECT_EQ(r::bf16_to_float(0x3F80), 1.0f);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even (1.0); 1 + 3·2^-8 rounds up to 1 + 2^-6.
+  EXPECT_EQ(r::float_to_bf16(1.0f + 1.0f / 256), 0x3F80);
+  EXPECT_EQ(r::float_to_bf16(1.0f + 3.0f / 256), 0x3F82);
+  EXPECT_EQ(r::float_to_bf16(-2.0f), 0xC000);
+  EXPECT_TRUE(std::isnan(r::bf16_to_float(r::float_to_bf16(std::nanf("")))));
+  EXPECT_EQ(r::float_to_bf16(INFINITY), 0x7F80);
 }
 
 }  // namespace

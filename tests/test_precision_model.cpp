@@ -125,13 +125,31 @@ TEST(PrecisionModel, TinyModelEveryPrecision) {
   test::TinyModel tm;
   const std::string path = test::tmp_dir("precision") + "/tiny.brm";
   tm.write(path);
-  const auto f = load(path, model::Precision::fp32);
-  const auto q = load(path, model::Precision::int8);
-  EXPECT_EQ(q->precision(), model::Precision::int8);
-  const model::BiEncoder ef(f), eq(q);
+  const model::BiEncoder ef(load(path, model::Precision::fp32));
   const auto a = ef.embed_one("hello world, the worlds.");
-  const auto b = eq.embed_one("hello world, the worlds.");
-  EXPECT_GE(cosine(a.data(), b.data(), ef.dim()), 0.97);
+  for (auto p : {model::Precision::int8, model::Precision::bf16}) {
+    const auto m = load(path, p);
+    EXPECT_EQ(m->precision(), p);
+    const model::BiEncoder e(m);
+    const auto b = e.embed_one("hello world, the worlds.");
+    EXPECT_GE(cosine(a.data(), b.data(), ef.dim()), p == model::Precision::bf16 ? 0.999 : 0.97)
+        << model::precision_name(p);
+  }
+}
+
+TEST(PrecisionModel, Bf16EmbeddingsCloseToFp32) {
+  const std::string p = test::weights_dir() + "/all-MiniLM-L6-v2.brm";
+  if (!test::exists(p)) GTEST_SKIP() << "no " << p << " (scripts/setup.sh makes it)";
+  const model::BiEncoder f32(load(p, model::Precision::fp32));
+  const model::BiEncoder b16(load(p, model::Precision::bf16));
+  bool real = false;
+  auto t = texts(&real);
+  t.resize(std::min<size_t>(t.size(), 12));
+  const int d = f32.dim();
+  std::vector<float> a(t.size() * size_t(d)), b(t.size() * size_t(d));
+  f32.embed(t, a.data());
+  b16.embed(t, b.data());
+  for (size_t i = 0; i < t.size(); ++i) EXPECT_GE(cosine(a.data() + i * d, b.data() + i * d, d), 0.999) << i;
 }
 
 }  // namespace

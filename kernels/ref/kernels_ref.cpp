@@ -95,6 +95,46 @@ void gemm_q8(const GemmQArgs& g) {
   }
 }
 
+uint16_t float_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((u >> 16) | 0x0040u);  // NaN: keep it quiet
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
+float bf16_to_float(uint16_t b) {
+  const uint32_t u = uint32_t(b) << 16;
+  float x;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// Packed bf16 weight (ref): W rounded to bf16, n*k row-major.
+size_t gemm_bf16_packed_bytes(int n, int k) { return size_t(n) * size_t(k) * 2; }
+
+void gemm_bf16_pack(const float* w, int n, int k, void* packed) {
+  auto* out = static_cast<uint16_t*>(packed);
+  for (size_t i = 0; i < size_t(n) * size_t(k); ++i) out[i] = float_to_bf16(w[i]);
+}
+
+void gemm_bf16(const GemmQArgs& g) {
+  const auto* wb = static_cast<const uint16_t*>(g.packed_w);
+#pragma omp parallel for schedule(static) if (double(g.m) * g.n * g.k > 1e6)
+  for (int i = 0; i < g.m; ++i) {
+    const float* a = g.a + size_t(i) * g.lda;
+    for (int j = 0; j < g.n; ++j) {
+      const uint16_t* w = wb + size_t(j) * g.k;
+      float s = 0.0f;
+      for (int p = 0; p < g.k; ++p) s += a[p] * bf16_to_float(w[p]);
+      if (g.bias) s += g.bias[j];
+      s = act_apply(g.act, s);
+      if (g.residual) s += g.residual[size_t(i) * g.ldr + j];
+      g.c[size_t(i) * g.ldc + j] = s;
+    }
+  }
+}
+
 void attention(const AttentionArgs& a) {
   const int hidden = a.num_heads * a.head_dim;
 #pragma omp parallel
@@ -210,6 +250,7 @@ const KernelTable& table() {
       gelu_erf,      gelu_tanh,          tanh_inplace, softmax_rows, pool_mean, pool_max,
       l2_normalize,  dot,
       gemm_q8_packed_bytes, gemm_q8_pack, gemm_q8,
+      gemm_bf16_packed_bytes, gemm_bf16_pack, gemm_bf16,
   };
   return t;
 }
