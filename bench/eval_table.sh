@@ -20,15 +20,20 @@ for spec in cranfield:cran.all.1400:cran.qry:cranqrel medline:MED.ALL:MED.QRY:ME
   idx="$build/eval/$name.idx"
   [ -f "$idx" ] || "$build/bertrank" index build -m weights/all-MiniLM-L6-v2.brm \
                      --docs "$data/$name/$docs" -o "$idx" --bm25 >/dev/null 2>&1
-  for mode in bm25 dense hybrid; do
-    depths=(0)
-    case " ${RERANK_COLLECTIONS:-cranfield medline} " in *" $name "*) depths+=("$@") ;; esac
-    for depth in "${depths[@]}"; do
-      extra=() label=$mode
-      if [ "$depth" != 0 ]; then extra=(--rerank "$reranker" --candidates "$depth"); label="$mode + rerank@$depth"; fi
-      "$build/bertrank" eval -i "$idx" --queries "$data/$name/$queries" --qrels "$data/$name/$qrels" \
-        --mode "$mode" "${extra[@]}" |
-        python3 -c "import json,sys; r=json.load(sys.stdin); print(f\"| $name | $label | {r['ndcg@10']:.4f} | {r['mrr@10']:.4f} | {r['recall@100']:.4f} | {r['queries']} |\")"
-    done
-  done
+  extra=()
+  case " ${RERANK_COLLECTIONS:-cranfield medline} " in
+    *" $name "*) [ $# -gt 0 ] && extra=(--rerank "$reranker" --candidates "$(IFS=,; echo "$*")") ;;
+  esac
+  # One run per collection: every mode and rerank depth, each (query, document) pair scored once.
+  "$build/bertrank" eval -i "$idx" --queries "$data/$name/$queries" --qrels "$data/$name/$qrels" \
+    --mode bm25,dense,hybrid "${extra[@]}" |
+    python3 -c "
+import json, sys
+rows = [json.loads(line) for line in sys.stdin]
+for r in rows:
+    label = r['mode'] + (' + rerank@%d' % r['rerank_candidates'] if r['rerank_candidates'] else '')
+    print(f\"| $name | {label} | {r['ndcg@10']:.4f} | {r['mrr@10']:.4f} | {r['recall@100']:.4f} | {r['queries']} |\")
+if rows and rows[0].get('pairs_scored'):
+    print(f\"<!-- $name: {rows[0]['pairs_scored']} distinct pairs scored in {rows[0]['seconds']['rerank']:.0f} s -->\", file=sys.stderr)
+"
 done

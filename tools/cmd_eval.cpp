@@ -1,15 +1,26 @@
-// `bertrank eval -i <index> --queries <file> --qrels <file> [--mode dense|bm25|hybrid]
-//                [--rerank <cross-encoder .brm> --candidates N]`:
-// runs every query through the pipeline (retrieval/pipeline.h) at depth 100 and prints one
-// JSON object {"ndcg@10","mrr@10","recall@100","queries",...} (retrieval/metrics.h has the
-// definitions: graded gains for Cranfield's grades, binary otherwise; queries without a
-// relevant judgement are skipped and counted). Queries: SMART (.I/.W) or jsonl {"id","text"};
-// qrels: "q d grade" or TREC "q 0 d grade". Cranfield's qrels number queries by their order in
-// the file; that is detected (see metrics.h).
+// `bertrank eval -i <index> --queries <file> --qrels <file> [--mode dense|bm25|hybrid[,...]]
+//                [--rerank <cross-encoder .brm> --candidates N[,N...]]`:
+// runs every query through retrieve-then-rerank at depth 100 and prints one JSON object
+// {"ndcg@10","mrr@10","recall@100","queries",...} (retrieval/metrics.h has the definitions:
+// graded gains for Cranfield's grades, binary otherwise; queries without a relevant judgement
+// are skipped and counted). Queries: SMART (.I/.W) or jsonl {"id","text"}; qrels: "q d grade"
+// or TREC "q 0 d grade". Cranfield's qrels number queries by their order in the file; that is
+// detected (see metrics.h).
+//
+// Several modes and/or candidate counts (--mode bm25,dense,hybrid --candidates 20,50,100) print
+// one JSON line per (mode, candidates) pair, first-stage rows (candidates 0) included. Each
+// distinct (query, document) pair is scored by the cross-encoder once, however many rows use
+// it: a pair's score does not depend on the other candidates, so rerank@N of every N is the
+// stable sort by score of the first N first-stage hits, the rest behind — exactly what
+// `bertrank search --rerank` (retrieval/pipeline.h) returns.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <numeric>
+#include <sstream>
 #include <unordered_map>
 
 #include "retrieval/metrics.h"
@@ -18,10 +29,33 @@
 
 namespace bertrank::cli {
 
+namespace {
+template <typename T>
+std::vector<T> parse_list(const std::string& s, T (*parse)(const std::string&)) {
+  std::vector<T> out;
+  std::stringstream ss(s);
+  for (std::string tok; std::getline(ss, tok, ',');)
+    if (!tok.empty()) out.push_back(parse(tok));
+  if (out.empty()) throw std::invalid_argument("empty list '" + s + "'");
+  return out;
+}
+size_t parse_count(const std::string& s) {
+  size_t pos = 0;
+  const unsigned long long v = std::stoull(s, &pos);
+  if (pos != s.size()) throw std::invalid_argument("'" + s + "' is not a count");
+  return size_t(v);
+}
+std::string mode_name(const std::string& s) {
+  parse_mode(s);
+  return s;
+}
+}  // namespace
+
 void add_eval_command(CLI::App& app) {
   struct Args {
     std::string index, model, queries, qrels, mode = "dense", rerank, precision = "fp32";
-    size_t candidates = 0, nprobe = 0;
+    std::string candidates;
+    size_t nprobe = 0;
     int threads = 0;
     bool per_query = false;
   };
@@ -30,10 +64,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("-i,--index", a->index, "Index file")->required();
   cmd->add_option("--queries", a->queries, "Queries: SMART file or jsonl {\"id\",\"text\"}")->required();
   cmd->add_option("--qrels", a->qrels, "Judgements: 'q d grade' or TREC 'q 0 d grade'")->required();
-  cmd->add_option("--mode", a->mode, "First stage: dense, bm25 or hybrid")
-      ->check(CLI::IsMember({"dense", "bm25", "hybrid"}));
+  cmd->add_option("--mode", a->mode, "First stage: dense, bm25 or hybrid (or a comma-separated list)");
   cmd->add_option("--rerank", a->rerank, "Cross-encoder model (.brm) for the second stage");
-  cmd->add_option("--candidates", a->candidates, "First-stage hits to rerank (default 100 with --rerank)");
+  cmd->add_option("--candidates", a->candidates,
+                  "First-stage hits to rerank (default 100 with --rerank), or a list, e.g. 20,50,100");
   cmd->add_option("--nprobe", a->nprobe, "IVF lists to visit (default: the index's)");
   cmd->add_option("-m,--model", a->model, "Bi-encoder model file, if it moved since the index was built");
   add_threads_option(cmd, a->threads);
@@ -52,49 +86,112 @@ void add_eval_command(CLI::App& app) {
     const auto mapping = retrieval::resolve_gain_mapping(qrels, retrieval::GainMapping::gain_auto);
     const auto judgements = retrieval::make_judgements(qrels, mapping);
 
-    bertrank_search_params sp = bertrank_search_default_params();
-    sp.mode = parse_mode(a->mode);
-    sp.k = 100;
-    sp.nprobe = a->nprobe;
-    sp.num_threads = a->threads;
-    sp.rerank.num_threads = a->threads;
-    Model enc, ce;
-    if (sp.mode != BERTRANK_SEARCH_BM25) enc = load_index_model(idx.get(), a->model, a->precision);
+    const std::vector<std::string> modes = parse_list<std::string>(a->mode, mode_name);
+    std::vector<size_t> depths = {0};
     if (!a->rerank.empty()) {
-      ce = load_model(a->rerank, a->precision);
-      sp.candidates = a->candidates ? a->candidates : 100;
+      depths = a->candidates.empty() ? std::vector<size_t>{100} : parse_list<size_t>(a->candidates, parse_count);
+      for (size_t d : depths)
+        if (d == 0) throw std::invalid_argument("--candidates: counts must be > 0");
+    } else if (!a->candidates.empty()) {
+      throw std::invalid_argument("--candidates needs --rerank");
     }
+    const bool many = modes.size() > 1 || depths.size() > 1;
+    if (many && !a->rerank.empty()) depths.insert(depths.begin(), 0);  // first-stage rows too
+    const size_t top = *std::max_element(depths.begin(), depths.end());
+    const size_t K = 100;
+
+    Model enc, ce;
+    if (std::any_of(modes.begin(), modes.end(), [](const std::string& m) { return m != "bm25"; }))
+      enc = load_index_model(idx.get(), a->model, a->precision);
+    if (!a->rerank.empty()) ce = load_model(a->rerank, a->precision);
     std::vector<std::string> texts, qids;
     for (const auto& q : queries) {
       texts.push_back(q.text);
       qids.push_back(q.id);
     }
-    bertrank_timings pt{};
-    const auto results = idx.search(texts, enc.get() ? &enc : nullptr, ce.get() ? &ce : nullptr, sp, &pt);
-    std::unordered_map<std::string, std::vector<std::string>> run;
-    for (size_t i = 0; i < results.size(); ++i) {
-      auto& r = run[qids[i]];
-      for (const auto& h : results[i]) r.push_back(retrieval::canonical_id(std::to_string(h.id)));
+
+    // First stage of every mode, depth max(100, top).
+    bertrank_timings first{};
+    std::map<std::string, std::vector<std::vector<Hit>>> stage1;
+    for (const auto& m : modes) {
+      bertrank_search_params sp = bertrank_search_default_params();
+      sp.mode = parse_mode(m);
+      sp.k = std::max(K, top);
+      sp.nprobe = a->nprobe;
+      sp.num_threads = a->threads;
+      bertrank_timings t{};
+      stage1[m] = idx.search(texts, enc.get() ? &enc : nullptr, nullptr, sp, &t);
+      first.embed_seconds += t.embed_seconds;
+      first.search_seconds += t.search_seconds;
     }
-    const auto sum = retrieval::evaluate_run(qids, run, judgements);
-    nlohmann::json out;
-    out["ndcg@10"] = sum.ndcg10;
-    out["mrr@10"] = sum.mrr10;
-    out["recall@100"] = sum.recall100;
-    out["queries"] = sum.queries;
-    out["queries_without_judgements"] = sum.skipped;
-    out["mode"] = a->mode;
-    out["rerank_candidates"] = sp.candidates;
-    out["gains"] = retrieval::gain_mapping_name(mapping);
-    out["seconds"] = {{"total", std::chrono::duration<double>(clk::now() - t0).count()},
-                      {"embed", pt.embed_seconds},
-                      {"search", pt.search_seconds},
-                      {"rerank", pt.rerank_seconds}};
-    if (a->per_query)
-      for (const auto& q : sum.per_query)
-        out["per_query"].push_back({{"id", q.query_id}, {"ndcg@10", q.ndcg10}, {"mrr@10", q.mrr10},
-                                    {"recall@100", q.recall100}});
-    std::cout << out.dump() << std::endl;
+
+    // Every distinct (query, document) pair among the top `top` of any mode, scored once.
+    std::map<std::pair<size_t, int64_t>, float> score;
+    double rerank_seconds = 0;
+    if (top > 0) {
+      for (const auto& [m, res] : stage1)
+        for (size_t q = 0; q < res.size(); ++q)
+          for (size_t j = 0; j < std::min(top, res[q].size()); ++j) score.emplace(std::make_pair(q, res[q][j].id), 0.f);
+      std::vector<std::string> docs;
+      std::vector<const char*> pa, pb;
+      docs.reserve(score.size());
+      for (const auto& [key, v] : score) {
+        const char* text = nullptr;
+        check(bertrank_index_document(idx.get(), key.second, &text, nullptr));
+        docs.push_back(text);
+      }
+      size_t k = 0;
+      for (const auto& [key, v] : score) {
+        pa.push_back(texts[key.first].c_str());
+        pb.push_back(docs[k++].c_str());
+      }
+      const bertrank_model_info ci = ce.info();
+      std::vector<float> out(pa.size() * size_t(std::max(ci.num_labels, 1)));
+      bertrank_score_params scp = bertrank_score_default_params();
+      scp.num_threads = a->threads;
+      const auto r0 = clk::now();
+      check(bertrank_score_pairs(ce.get(), pa.data(), pb.data(), pa.size(), &scp, out.data(), out.size()));
+      rerank_seconds = std::chrono::duration<double>(clk::now() - r0).count();
+      k = 0;
+      for (auto& [key, v] : score) v = out[(k++) * size_t(std::max(ci.num_labels, 1))];  // the first label orders
+    }
+
+    for (const auto& m : modes)
+      for (size_t depth : depths) {
+        std::unordered_map<std::string, std::vector<std::string>> run;
+        const auto& res = stage1[m];
+        for (size_t q = 0; q < res.size(); ++q) {
+          std::vector<Hit> hits = res[q];
+          const size_t nc = std::min(depth, hits.size());
+          if (nc > 0)  // stable: equal scores keep their first-stage order, as the pipeline does
+            std::stable_sort(hits.begin(), hits.begin() + std::ptrdiff_t(nc), [&](const Hit& x, const Hit& y) {
+              return score.at({q, x.id}) > score.at({q, y.id});
+            });
+          if (hits.size() > K) hits.resize(K);
+          auto& r = run[qids[q]];
+          for (const auto& h : hits) r.push_back(retrieval::canonical_id(std::to_string(h.id)));
+        }
+        const auto sum = retrieval::evaluate_run(qids, run, judgements);
+        nlohmann::json out;
+        out["ndcg@10"] = sum.ndcg10;
+        out["mrr@10"] = sum.mrr10;
+        out["recall@100"] = sum.recall100;
+        out["queries"] = sum.queries;
+        out["queries_without_judgements"] = sum.skipped;
+        out["mode"] = m;
+        out["rerank_candidates"] = depth;
+        out["gains"] = retrieval::gain_mapping_name(mapping);
+        out["seconds"] = {{"total", std::chrono::duration<double>(clk::now() - t0).count()},
+                          {"embed", first.embed_seconds},
+                          {"search", first.search_seconds},
+                          {"rerank", rerank_seconds}};
+        if (top > 0) out["pairs_scored"] = score.size();
+        if (a->per_query)
+          for (const auto& q : sum.per_query)
+            out["per_query"].push_back({{"id", q.query_id}, {"ndcg@10", q.ndcg10}, {"mrr@10", q.mrr10},
+                                        {"recall@100", q.recall100}});
+        std::cout << out.dump() << std::endl;
+      }
   });
 }
 
