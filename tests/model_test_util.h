@@ -1,6 +1,7 @@
 // Helpers for the model tests: tiny hand-made model files and safetensors, byte-level file edits.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -123,6 +124,26 @@ struct TinyModel {
     std::vector<model::TensorToWrite> t;
     for (const auto& [name, v] : tensors) t.push_back({name, v.first, v.second.data()});
     model::write_model_file(path, meta, t);
+  }
+};
+
+// TinyModel with a cross-encoder head: pooler + a 2-label classifier ("no", "yes").
+struct TinyCrossModel : TinyModel {
+  TinyCrossModel() {
+    meta["architecture"] = "BertForSequenceClassification";
+    meta["head"] = {{"type", "classifier"}, {"num_labels", 2}, {"max_seq_length", 16},
+                    {"id2label", {{"0", "no"}, {"1", "yes"}}}};
+    meta["source"]["fingerprint"] = "sha256:cross";
+    const uint64_t H = 8;
+    auto fill = [](size_t n, float step) {
+      std::vector<float> v(n);
+      for (size_t i = 0; i < n; ++i) v[i] = std::sin(float(i) * step) * 0.3f;
+      return v;
+    };
+    tensors["pooler.dense.weight"] = {{H, H}, fill(H * H, 0.7f)};
+    tensors["pooler.dense.bias"] = {{H}, fill(H, 1.3f)};
+    tensors["classifier.weight"] = {{2, H}, fill(2 * H, 0.9f)};
+    tensors["classifier.bias"] = {{2}, fill(2, 2.1f)};
   }
 };
 

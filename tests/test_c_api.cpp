@@ -34,21 +34,7 @@ struct Files {
     cross = dir + "/tiny-cross.brm";
     TinyModel t;
     t.write(embed);
-    TinyModel c;
-    c.meta["architecture"] = "BertForSequenceClassification";
-    c.meta["head"] = {{"type", "classifier"}, {"num_labels", 2}, {"max_seq_length", 16},
-                      {"id2label", {{"0", "no"}, {"1", "yes"}}}};
-    c.meta["source"]["fingerprint"] = "sha256:cross";
-    const uint64_t H = 8;
-    auto fill = [](size_t n, float step) {
-      std::vector<float> v(n);
-      for (size_t i = 0; i < n; ++i) v[i] = std::sin(float(i) * step) * 0.3f;
-      return v;
-    };
-    c.tensors["pooler.dense.weight"] = {{H, H}, fill(H * H, 0.7f)};
-    c.tensors["pooler.dense.bias"] = {{H}, fill(H, 1.3f)};
-    c.tensors["classifier.weight"] = {{2, H}, fill(2 * H, 0.9f)};
-    c.tensors["classifier.bias"] = {{2}, fill(2, 2.1f)};
+    bertrank::test::TinyCrossModel c;
     c.write(cross);
   }
 };
