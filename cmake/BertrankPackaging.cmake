@@ -143,35 +143,20 @@ if(BERTRANK_STATIC_CLI)
     message(FATAL_ERROR "BERTRANK_STATIC_CLI needs libutf8proc.a (Debian: libutf8proc-dev)")
   endif()
   find_package(CLI11 REQUIRED)  # tools/ finds it, but imported targets are per directory
-  # Same sources and definitions as the `bertrank` target (tools/), but the engine comes from
-  # bertrank_core's objects + utf8proc.o instead of bertrank_core's dynamic dependencies.
-  get_target_property(_cli_srcdir bertrank SOURCE_DIR)
-  get_target_property(_cli_sources_raw bertrank SOURCES)
-  set(_cli_sources "")
-  foreach(_s ${_cli_sources_raw})
-    if(NOT IS_ABSOLUTE "${_s}" AND NOT _s MATCHES "^\\$<")
-      set(_s ${_cli_srcdir}/${_s})
-    endif()
-    list(APPEND _cli_sources ${_s})
-  endforeach()
-  get_target_property(_cli_defs bertrank COMPILE_DEFINITIONS)
+  # The `bertrank` target's own object files (tools/, compiled once) and bertrank_core's, plus
+  # utf8proc.o, linked statically; the CLI's other link libraries (CLI11) are header-only.
   get_target_property(_cli_libs bertrank LINK_LIBRARIES)
-  get_target_property(_core_incs bertrank_core INTERFACE_INCLUDE_DIRECTORIES)
   list(REMOVE_ITEM _cli_libs bertrank_core bertrank_static bertrank_shared)
-  add_executable(bertrank-static ${_cli_sources} $<TARGET_OBJECTS:bertrank_core> ${BERTRANK_UTF8PROC_OBJECTS})
-  add_dependencies(bertrank-static bertrank_core)
-  if(_cli_defs)
-    target_compile_definitions(bertrank-static PRIVATE ${_cli_defs})
-  endif()
-  target_include_directories(bertrank-static PRIVATE ${_core_incs})
-  target_link_libraries(bertrank-static PRIVATE ${_cli_libs} nlohmann_json::nlohmann_json)
+  add_executable(bertrank-static $<TARGET_OBJECTS:bertrank> $<TARGET_OBJECTS:bertrank_core>
+                 ${BERTRANK_UTF8PROC_OBJECTS})
+  add_dependencies(bertrank-static bertrank bertrank_core)
+  target_link_libraries(bertrank-static PRIVATE ${_cli_libs})
   # -static: glibc, libstdc++, libgcc and libgomp all inside; no PIE, no interpreter.
   # (OpenMP::OpenMP_CXX names libgomp.so by path, so the flag is given instead: with -static,
   # -fopenmp links libgomp.a.)
   separate_arguments(_omp_flags UNIX_COMMAND "${OpenMP_CXX_FLAGS}")
-  target_compile_options(bertrank-static PRIVATE ${_omp_flags})
   target_link_options(bertrank-static PRIVATE -static -no-pie ${_omp_flags} -pthread)
   set_target_properties(bertrank-static PROPERTIES
     RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}
-    POSITION_INDEPENDENT_CODE OFF)
+    LINKER_LANGUAGE CXX)
 endif()
