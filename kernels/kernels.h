@@ -88,7 +88,8 @@ struct GemmArgs {
 // Error bound of one output against the fp32 product (before bias): with |ΔW[j,p]| <= sw[j]/2
 // and |ΔA[i,p]| <= sa[i]/2, |error| <= Σ_p (|A||ΔW| + |ΔA||W| + |ΔA||ΔW|)
 //   <= k·(amax·sw/2 + wmax·sa/2 + sa·sw/4)   (amax, wmax: the row's and the channel's max |.|),
-// and about √k times smaller for independent rounding errors. Accumulation is int32 of
+// and about √k times smaller for independent rounding errors. The AVX-512 table uses the AVX2
+// int8 and bf16 kernels (and layouts) until VNNI / AVX512-BF16 ones are written and tested. Accumulation is int32 of
 // (aq + 128)·wq terms: exact while k·255·64 < 2^31, so k <= kGemmQ8MaxK.
 //
 // bf16 (gemm_bf16*): weights rounded to bf16 (nearest even) at pack time; A, every product and
