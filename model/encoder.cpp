@@ -49,6 +49,8 @@ PackedLinear pack_linear(const kernels::KernelTable& k, const ModelFile& f, cons
       k.gemm_bf16_pack(w.data, out, in, l.packed.data());
       break;
   }
+  // The packed copy is what the kernels read from now on: let the mapped source pages go.
+  f.release(w);
   return l;
 }
 

@@ -143,4 +143,13 @@ std::string sha256_hex(const uint8_t* data, size_t n) {
   return out;
 }
 
+void release_pages(const void* p, size_t bytes) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  if (!p || page <= 0 || bytes == 0) return;
+  const uintptr_t ps = uintptr_t(page);
+  const uintptr_t begin = (uintptr_t(p) + ps - 1) / ps * ps;
+  const uintptr_t end = (uintptr_t(p) + bytes) / ps * ps;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 }  // namespace bertrank::model

@@ -33,6 +33,12 @@ class MappedFile {
   std::string path_;
 };
 
+// Tells the kernel that the whole pages inside [p, p + bytes) of a read-only file mapping are
+// not needed now (madvise MADV_DONTNEED): they leave this process's resident set and are read
+// back from the file if touched again. Used after the linear weights are packed into their own
+// buffers, so that a loaded model does not keep both copies resident. Never fails (advice only).
+void release_pages(const void* p, size_t bytes);
+
 // SHA-256 of a byte range, as 64 lowercase hex digits (FIPS 180-4).
 std::string sha256_hex(const uint8_t* data, size_t n);
 

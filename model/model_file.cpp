@@ -198,4 +198,12 @@ const TensorRef& ModelFile::require(const std::string& name, const std::vector<u
   return *t;
 }
 
+void ModelFile::release(const TensorRef& t) const {
+  const uint8_t* p = reinterpret_cast<const uint8_t*>(t.data);
+  const size_t bytes = size_t(t.numel) * sizeof(float);
+  // Only ranges inside this file's mapping (madvise on other memory could discard data).
+  if (p >= file_.data() && bytes <= file_.size() && size_t(p - file_.data()) <= file_.size() - bytes)
+    release_pages(p, bytes);
+}
+
 }  // namespace bertrank::model

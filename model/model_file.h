@@ -97,6 +97,9 @@ class ModelFile {
   // The tensor, which must exist with exactly this shape; else throws naming it.
   const TensorRef& require(const std::string& name, const std::vector<uint64_t>& shape) const;
   const std::vector<TensorRef>& tensors() const { return tensors_; }
+  // Drops a tensor's whole pages from the resident set (release_pages in mapped_file.h); they
+  // are read back from the file if used again. For tensors copied elsewhere (packed weights).
+  void release(const TensorRef& t) const;
 
  private:
   MappedFile file_;
