@@ -39,63 +39,15 @@
 #include "model/cross_encoder.h"
 #include "model/model.h"
 
+#include "bench/ceilings.h"
+
 namespace bm = bertrank::model;
 using nlohmann::json;
 
 namespace {
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-__attribute__((target("avx2,fma"), noinline)) float fma_chains_avx2(long iters) {
-  __m256 acc[12];
-  for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(1.0f + 0.01f * j);
-  const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
-  for (long i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-    for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], b, c);
-  }
-  __m256 s = acc[0];
-  for (int j = 1; j < 12; ++j) s = _mm256_add_ps(s, acc[j]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  return out[0];
-}
-
-// GFLOP/s of `threads` threads each running 12 FMA chains; best of 7.
-double fma_peak(int threads) {
-  const long iters = 10'000'000;
-  const double flops = double(iters) * 12 * 8 * 2 * threads;
-  double best = 0.0;
-  volatile float sink = 0.0f;
-  for (int rep = 0; rep < 7; ++rep) {
-    const double t0 = now_s();
-#pragma omp parallel num_threads(threads)
-    {
-      const float r = fma_chains_avx2(iters);
-#pragma omp critical
-      sink = sink + r;
-    }
-    best = std::max(best, flops / (now_s() - t0) * 1e-9);
-  }
-  (void)sink;
-  return best;
-}
-
-// The task's thread counts (its own "threads" or the plan's), restricted to `only` if > 0.
-__attribute__((target("avx2"))) float read_sum_avx2(const float* p, size_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  for (size_t i = 0; i + 32 <= n; i += 32) {
-    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(p + i));
-    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(p + i + 8));
-    s2 = _mm256_add_ps(s2, _mm256_loadu_ps(p + i + 16));
-    s3 = _mm256_add_ps(s3, _mm256_loadu_ps(p + i + 24));
-  }
-  float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  return out[0];
-}
+using bertrank::bench::now_s;
+using bertrank::bench::read_sum_avx2;
 
 // DRAM read bandwidth of one thread (GB/s): a 256 MiB buffer summed, best of 5.
 double read_bandwidth() {
@@ -194,7 +146,7 @@ int main(int argc, char** argv) {
   if (peak) {
     if (only_threads <= 1) emit({{"kind", "bandwidth"}, {"threads", 1}, {"gbps", read_bandwidth()}});
     for (int t : thread_list(json::object(), plan, only_threads))
-      emit({{"kind", "peak"}, {"threads", t}, {"gflops", fma_peak(t)},
+      emit({{"kind", "peak"}, {"threads", t}, {"gflops", bertrank::bench::fma_peak_avx2(t)},
             {"isa", bertrank::kernels::isa_name(bertrank::kernels::active().isa)}});
   }
 

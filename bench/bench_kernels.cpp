@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/ceilings.h"
 #include "kernels/kernels.h"
 
 namespace bk = bertrank::kernels;
@@ -59,25 +60,11 @@ double thread_cpu_s() {
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
 
-double now_s() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+using bertrank::bench::best_rate;
+using bertrank::bench::fma_chains_avx2;
+using bertrank::bench::now_s;
+using bertrank::bench::read_sum_avx2;
 
-// 12 independent FMA chains per thread (Zen 3: 2 FMA pipes × latency 4 needs >= 8).
-__attribute__((target("avx2,fma"), noinline)) float fma_chains_avx2(long iters) {
-  __m256 acc[12];
-  for (int j = 0; j < 12; ++j) acc[j] = _mm256_set1_ps(1.0f + 0.01f * j);
-  const __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-6f);
-  for (long i = 0; i < iters; ++i) {
-#pragma GCC unroll 12
-    for (int j = 0; j < 12; ++j) acc[j] = _mm256_fmadd_ps(acc[j], b, c);
-  }
-  __m256 s = acc[0];
-  for (int j = 1; j < 12; ++j) s = _mm256_add_ps(s, acc[j]);
-  float out[8];
-  _mm256_storeu_ps(out, s);
-  return out[0];
-}
 __attribute__((target("avx512f"), noinline)) float fma_chains_avx512(long iters) {
   __m512 acc[16];
   for (int j = 0; j < 16; ++j) acc[j] = _mm512_set1_ps(1.0f + 0.01f * j);
@@ -92,38 +79,6 @@ __attribute__((target("avx512f"), noinline)) float fma_chains_avx512(long iters)
 }
 
 // Best of several runs of `threads` threads each running body(); returns GFLOP/s.
-template <typename F>
-double best_rate(int threads, double flops_per_thread, F body) {
-  double best = 0.0;
-  volatile float sink = 0.0f;
-  for (int rep = 0; rep < 7; ++rep) {
-    const double t0 = now_s();
-#pragma omp parallel num_threads(threads)
-    {
-      const float r = body();
-#pragma omp critical
-      sink = sink + r;
-    }
-    const double dt = now_s() - t0;
-    best = std::max(best, flops_per_thread * threads / dt * 1e-9);
-  }
-  (void)sink;
-  return best;
-}
-
-__attribute__((target("avx2"))) float read_sum_avx2(const float* p, size_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
-  for (size_t i = 0; i + 32 <= n; i += 32) {
-    s0 = _mm256_add_ps(s0, _mm256_load_ps(p + i));
-    s1 = _mm256_add_ps(s1, _mm256_load_ps(p + i + 8));
-    s2 = _mm256_add_ps(s2, _mm256_load_ps(p + i + 16));
-    s3 = _mm256_add_ps(s3, _mm256_load_ps(p + i + 24));
-  }
-  float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  return out[0];
-}
-
 void measure_ceilings() {
   const long iters = 40'000'000;
   const double flops = double(iters) * 12 * 8 * 2;
