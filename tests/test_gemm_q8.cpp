@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_test_util.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -24,15 +25,9 @@ namespace {
 
 const int kSizes[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 65, 384, 1536};
 
-const bk::KernelTable& ref() { return *bk::kernels_for(Isa::ref); }
+const bk::KernelTable& ref() { return bertrank::test::ref_kernels(); }
 
-std::vector<float> random_vec(size_t n, unsigned seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using bertrank::test::random_vec;
 
 struct Bytes {
   void* p = nullptr;
