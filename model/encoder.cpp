@@ -58,27 +58,12 @@ LayerNormParams layer_norm(const ModelFile& f, const std::string& name, int h) {
   return {f.require(name + ".weight", {U(h)}).data, f.require(name + ".bias", {U(h)}).data};
 }
 
-void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const float* a, float* c,
-            kernels::Activation act = kernels::Activation::none, const float* residual = nullptr) {
-  if (l.precision != Precision::fp32) {  // int8 or bf16: same arguments, other packed weights
-    kernels::GemmQArgs q;
-    q.m = m;
-    q.n = l.out;
-    q.k = l.in;
-    q.a = a;
-    q.lda = l.in;
-    q.packed_w = l.packed.data();
-    q.bias = l.bias;
-    q.residual = residual;
-    q.ldr = l.out;
-    q.c = c;
-    q.ldc = l.out;
-    q.act = act;
-    if (l.precision == Precision::int8) k.gemm_q8(q);
-    else k.gemm_bf16(q);
-    return;
-  }
-  kernels::GemmArgs g;
+// The arguments of one linear layer's GEMM; the fp32 and the reduced-precision kernels take
+// the same fields (only the packed weights' type differs).
+template <typename Args>
+Args gemm_args(const PackedLinear& l, int m, const float* a, float* c, kernels::Activation act,
+               const float* residual) {
+  Args g;
   g.m = m;
   g.n = l.out;
   g.k = l.in;
@@ -91,7 +76,16 @@ void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const f
   g.c = c;
   g.ldc = l.out;
   g.act = act;
-  k.gemm(g);
+  return g;
+}
+
+void linear(const kernels::KernelTable& k, const PackedLinear& l, int m, const float* a, float* c,
+            kernels::Activation act = kernels::Activation::none, const float* residual = nullptr) {
+  switch (l.precision) {
+    case Precision::fp32: k.gemm(gemm_args<kernels::GemmArgs>(l, m, a, c, act, residual)); break;
+    case Precision::int8: k.gemm_q8(gemm_args<kernels::GemmQArgs>(l, m, a, c, act, residual)); break;
+    case Precision::bf16: k.gemm_bf16(gemm_args<kernels::GemmQArgs>(l, m, a, c, act, residual)); break;
+  }
 }
 }  // namespace
 
