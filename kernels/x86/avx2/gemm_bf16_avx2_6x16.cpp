@@ -43,14 +43,7 @@ struct BfEpilogue {
 
 inline void bf_store_vec(const BfEpilogue& e, __m256 x, float* c, int i, int col, int nv) {
   if (e.bias) x = _mm256_add_ps(x, nv == W ? vload(e.bias + col) : vload_n(e.bias + col, nv));
-  if (e.act == Activation::gelu_erf) x = vgelu_erf(x);
-  else if (e.act == Activation::gelu_tanh) x = vgelu_tanh(x);
-  if (e.residual) {
-    const float* r = e.residual + size_t(i) * e.ldr + col;
-    x = _mm256_add_ps(x, nv == W ? vload(r) : vload_n(r, nv));
-  }
-  if (nv == W) vstore(c + col, x);
-  else vstore_n(c + col, x, nv);
+  act_residual_store(e.act, x, e.residual ? e.residual + size_t(i) * e.ldr + col : nullptr, c + col, nv);
 }
 
 template <int ROWS>

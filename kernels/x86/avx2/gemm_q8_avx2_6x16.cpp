@@ -101,15 +101,8 @@ inline void store_tile_vec(const Epilogue& e, __m256i acc, float sa, float* c, i
   const __m256 s = _mm256_mul_ps(_mm256_set1_ps(sa), _mm256_loadu_ps(e.sw + col));
   __m256 b = _mm256_setzero_ps();
   if (e.bias) b = nv == W ? vload(e.bias + col) : vload_n(e.bias + col, nv);
-  __m256 x = _mm256_fmadd_ps(x0, s, b);
-  if (e.act == Activation::gelu_erf) x = vgelu_erf(x);
-  else if (e.act == Activation::gelu_tanh) x = vgelu_tanh(x);
-  if (e.residual) {
-    const float* r = e.residual + size_t(i) * e.ldr + col;
-    x = _mm256_add_ps(x, nv == W ? vload(r) : vload_n(r, nv));
-  }
-  if (nv == W) vstore(c + col, x);
-  else vstore_n(c + col, x, nv);
+  const __m256 x = _mm256_fmadd_ps(x0, s, b);
+  act_residual_store(e.act, x, e.residual ? e.residual + size_t(i) * e.ldr + col : nullptr, c + col, nv);
 }
 
 // C[ROWS × ncols] = epilogue(Aq[ROWS × kq] · panel); a: row stride lda bytes; quads = kq/4.
