@@ -187,6 +187,17 @@ std::vector<std::string> to_strings(const char* const* texts, const size_t* leng
   return v;
 }
 
+// The integer a C caller stored in an enum field. A C program may store any int there; in C++
+// loading an enum object whose value is outside the enumeration's range is undefined, so the
+// field's bytes are read as an int (the C enums here are int-sized) and compared as numbers.
+template <typename E>
+int enum_value(const E& e) {
+  static_assert(sizeof(E) == sizeof(int), "C enum fields are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
 // A file that cannot be opened is an I/O error; one that opens but is refused is a bad file.
 void check_readable(const char* path, const char* what) {
   need(path, what);
@@ -242,11 +253,11 @@ model::ScoreOptions score_options(const bertrank_score_params& p) {
   o.window_stride = p.window_stride;
   o.num_threads = p.num_threads;
   o.max_batch_tokens = p.max_batch_tokens;
-  switch (p.activation) {
+  switch (enum_value(p.activation)) {
     case BERTRANK_ACTIVATION_NONE: o.activation = model::ScoreActivation::score_none; break;
     case BERTRANK_ACTIVATION_SIGMOID: o.activation = model::ScoreActivation::score_sigmoid; break;
     case BERTRANK_ACTIVATION_SOFTMAX: o.activation = model::ScoreActivation::score_softmax; break;
-    default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown activation " + std::to_string(int(p.activation)));
+    default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown activation " + std::to_string(enum_value(p.activation)));
   }
   return o;
 }
@@ -349,11 +360,11 @@ bertrank_status bertrank_model_load(const char* path, const bertrank_model_param
     check_readable(path, "path");
     const bertrank_model_params p = params ? *params : bertrank_model_default_params();
     model::LoadOptions lo;
-    switch (p.precision) {
+    switch (enum_value(p.precision)) {
       case BERTRANK_PRECISION_FP32: lo.precision = model::Precision::fp32; break;
       case BERTRANK_PRECISION_INT8: lo.precision = model::Precision::int8; break;
       case BERTRANK_PRECISION_BF16: lo.precision = model::Precision::bf16; break;
-      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown precision " + std::to_string(int(p.precision)));
+      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown precision " + std::to_string(enum_value(p.precision)));
     }
     auto h = std::make_unique<bertrank_model>();
     as_bad_file([&] {
@@ -561,16 +572,16 @@ bertrank_status bertrank_index_create(const bertrank_model* m, const bertrank_in
     const model::BiEncoder& bi = bi_encoder(m, "model");
     const bertrank_index_params p = params ? *params : bertrank_index_default_params();
     retrieval::IndexOptions o;
-    switch (p.type) {
+    switch (enum_value(p.type)) {
       case BERTRANK_INDEX_FLAT: o.kind = retrieval::IndexKind::flat; break;
       case BERTRANK_INDEX_IVF: o.kind = retrieval::IndexKind::ivf; break;
-      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown index type " + std::to_string(int(p.type)));
+      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown index type " + std::to_string(enum_value(p.type)));
     }
-    switch (p.storage) {
+    switch (enum_value(p.storage)) {
       case BERTRANK_STORAGE_F32: o.storage = retrieval::StorageType::f32; break;
       case BERTRANK_STORAGE_F16: o.storage = retrieval::StorageType::f16; break;
       case BERTRANK_STORAGE_INT8: o.storage = retrieval::StorageType::int8; break;
-      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown storage " + std::to_string(int(p.storage)));
+      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown storage " + std::to_string(enum_value(p.storage)));
     }
     o.bm25 = p.bm25 != 0;
     o.rescore = p.rescore != 0;
@@ -718,11 +729,11 @@ bertrank_status bertrank_search(const bertrank_index* x, const bertrank_model* e
     const retrieval::Index& idx = index_of(x, "index");
     const bertrank_search_params p = params ? *params : bertrank_search_default_params();
     retrieval::PipelineOptions o;
-    switch (p.mode) {
+    switch (enum_value(p.mode)) {
       case BERTRANK_SEARCH_DENSE: o.mode = retrieval::FirstStage::dense; break;
       case BERTRANK_SEARCH_BM25: o.mode = retrieval::FirstStage::bm25; break;
       case BERTRANK_SEARCH_HYBRID: o.mode = retrieval::FirstStage::hybrid; break;
-      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown search mode " + std::to_string(int(p.mode)));
+      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown search mode " + std::to_string(enum_value(p.mode)));
     }
     if (p.k == 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "k must be > 0");
     o.k = p.k;

@@ -242,14 +242,16 @@ TEST(CApi, BadArgumentsAndBuffers) {
   EXPECT_NE(last().find("exceeds"), std::string::npos) << last();
 
   bertrank_score_params sp = bertrank_score_default_params();
-  sp.activation = static_cast<bertrank_activation>(42);
+  const int bad_activation = 42;  // what a C caller can store; static_cast would be UB in C++
+  std::memcpy(&sp.activation, &bad_activation, sizeof bad_activation);
   EXPECT_EQ(bertrank_score(m.cross, "q", texts, nullptr, 2, &sp, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
   EXPECT_NE(last().find("unknown activation 42"), std::string::npos) << last();
   EXPECT_EQ(bertrank_score(m.cross, "q", texts, nullptr, 2, nullptr, out.data(), 3), BERTRANK_ERR_BUFFER_TOO_SMALL);
   EXPECT_EQ(bertrank_score(m.cross, nullptr, texts, nullptr, 2, nullptr, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
 
   bertrank_model_params mp = bertrank_model_default_params();
-  mp.precision = static_cast<bertrank_precision>(9);
+  const int bad_precision = 9;
+  std::memcpy(&mp.precision, &bad_precision, sizeof bad_precision);
   bertrank_model* x = reinterpret_cast<bertrank_model*>(&mp);
   EXPECT_EQ(bertrank_model_load(files().embed.c_str(), &mp, &x), BERTRANK_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(x, nullptr);  // out is cleared on failure
