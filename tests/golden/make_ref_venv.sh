@@ -11,7 +11,8 @@
 #   PYTHON                 interpreter to create it with (default python3, >= 3.9)
 #   TOKENIZERS_VERSION     tokenizers version; the committed goldens were made with 0.23.3
 #                          (their first line records it), so keep it to reproduce them exactly
-#   BERTRANK_TORCH_INDEX   pip index for torch (default: the CPU-only wheels, much smaller)
+#   BERTRANK_TORCH_INDEX   pip index for torch (default: the CPU-only wheels, much smaller; where
+#                          download.pytorch.org is unreachable, https://pypi.org/simple works too)
 set -euo pipefail
 
 venv=${BERTRANK_REF_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/bertrank/ref-venv}
@@ -19,7 +20,7 @@ python=${PYTHON:-python3}
 tokenizers_version=${TOKENIZERS_VERSION:-0.23.3}
 torch_index=${BERTRANK_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 
-packages=("tokenizers==$tokenizers_version" transformers sentence-transformers safetensors numpy)
+packages=("tokenizers==$tokenizers_version" transformers sentence-transformers safetensors numpy faiss-cpu)
 stamp="$venv/.bertrank-ref-venv"
 want="torch@$torch_index ${packages[*]}"
 
@@ -40,10 +41,10 @@ fi
 "$venv/bin/python" -m pip install -q "${packages[@]}"
 
 "$venv/bin/python" - <<'PY'
-import tokenizers, transformers, sentence_transformers, torch, numpy, safetensors
-print("ref-venv: tokenizers %s, transformers %s, sentence-transformers %s, torch %s, numpy %s"
+import tokenizers, transformers, sentence_transformers, torch, numpy, safetensors, faiss
+print("ref-venv: tokenizers %s, transformers %s, sentence-transformers %s, torch %s, numpy %s, faiss %s"
       % (tokenizers.__version__, transformers.__version__, sentence_transformers.__version__,
-         torch.__version__, numpy.__version__))
+         torch.__version__, numpy.__version__, faiss.__version__))
 PY
 echo "$want" > "$stamp"
 echo "ref-venv: ready at $venv"
