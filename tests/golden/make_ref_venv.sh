@@ -11,8 +11,9 @@
 #   PYTHON                 interpreter to create it with (default python3, >= 3.9)
 #   TOKENIZERS_VERSION     tokenizers version; the committed goldens were made with 0.23.3
 #                          (their first line records it), so keep it to reproduce them exactly
-#   BERTRANK_TORCH_INDEX   pip index for torch (default: the CPU-only wheels, much smaller; where
-#                          download.pytorch.org is unreachable, https://pypi.org/simple works too)
+#   BERTRANK_TORCH_INDEX   pip index for torch (default: the CPU-only wheels, much smaller). When
+#                          it cannot be reached (e.g. only PyPI is reachable), torch comes from
+#                          PyPI, whose Linux wheel pulls the CUDA libraries (GBs) but runs on CPU.
 set -euo pipefail
 
 venv=${BERTRANK_REF_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/bertrank/ref-venv}
@@ -22,7 +23,7 @@ torch_index=${BERTRANK_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 
 packages=("tokenizers==$tokenizers_version" transformers sentence-transformers safetensors numpy faiss-cpu)
 stamp="$venv/.bertrank-ref-venv"
-want="torch@$torch_index ${packages[*]}"
+want="torch ${packages[*]}"
 
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   echo "ref-venv: up to date at $venv"
@@ -35,9 +36,20 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 
-# torch first, from the CPU index, so sentence-transformers does not pull the CUDA build.
-# An already installed torch (of any build) satisfies this and is left alone.
-"$venv/bin/python" -m pip install -q --index-url "$torch_index" torch
+# torch first, from the CPU index when it answers (else PyPI), so sentence-transformers does not
+# pull another build. An already installed torch (of any build) satisfies this and stays.
+if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+  if "$venv/bin/python" - "$torch_index" <<'PY' 2>/dev/null
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=15)
+PY
+  then
+    "$venv/bin/python" -m pip install -q --index-url "$torch_index" torch
+  else
+    echo "ref-venv: $torch_index unreachable; torch from PyPI"
+    "$venv/bin/python" -m pip install -q torch
+  fi
+fi
 "$venv/bin/python" -m pip install -q "${packages[@]}"
 
 "$venv/bin/python" - <<'PY'
