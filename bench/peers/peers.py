@@ -632,6 +632,22 @@ def cmd_report(a):
                      "query streams its weights from DRAM: at the measured %.1f GB/s that alone takes %.1f ms "
                      "(int8, if it had to stream: %.1f ms). The ≤ 2 ms fp32 target needs the weights in cache."
                      % (lin * 4e-6, lin * 1e-6, l3 or "?", bw, lin * 4 / bw * 1e-6, lin / bw * 1e-6))
+    lat = tasks.get("latency/query")
+    if lat and peak.get(1):
+        # Compute floor of one query: its linear-layer FLOPs at the measured FMA peak. fp32 FMA does
+        # 8 multiply-adds per instruction; AVX2 int8 without VNNI needs vpmaddubsw + vpmaddwd (two
+        # multiply-port instructions) for 32, i.e. at best twice the fp32 rate.
+        fl = 2.0 * lin * lat["tokens"]
+        notes.append("Single query, compute: a query of %.1f tokens is %.0f MFLOP of linear layers; at the "
+                     "measured 1-thread FMA peak (%.1f GFLOP/s) that is %.2f ms in fp32 and, at best twice "
+                     "that rate for AVX2 int8 (vpmaddubsw + vpmaddwd per 32 multiply-adds, no VNNI), %.2f ms "
+                     "in int8 — before attention, LayerNorm, tokenization and the call itself. Both latency "
+                     "targets are below these floors on this machine."
+                     % (lat["tokens"], fl * 1e-6, peak[1], fl / peak[1] * 1e-6, fl / (2 * peak[1]) * 1e-6))
+    if peak.get(1) and peak.get(2) and peak[2] < 1.3 * peak[1]:
+        notes.append("Two threads: the measured FMA peak on 2 threads (%.1f GFLOP/s) is no higher than on 1 "
+                     "(%.1f GFLOP/s): this VM's two vCPUs share one core's FMA units, so a second thread "
+                     "hides latency but adds no arithmetic." % (peak[2], peak[1]))
     rr50 = tasks.get("rerank/50")
     if rr50 and peak.get(2):
         need = rr50["flops"] / 0.150 * 1e-9

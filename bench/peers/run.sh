@@ -15,9 +15,8 @@
 # BERTRANK_PEERS_CACHE (ONNX exports and the run's plan/results; default
 # ${XDG_CACHE_HOME:-~/.cache}/bertrank/peers). Nothing of the peers lands in the repository.
 #
-# bertrank int8/bf16: until Model::load supports them it throws std::invalid_argument, bench_e2e
-# records "n/a" and the report says "n/a (not implemented)"; once they load, they are measured
-# with no change here.
+# bertrank int8/bf16 are converted at load (Model::load's precision); a build whose loader
+# refuses a precision gets "n/a" rows from bench_e2e instead of failing the run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
