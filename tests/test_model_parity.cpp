@@ -1,8 +1,10 @@
 // Parity of the bi-encoder with sentence-transformers (goldens from tests/golden/gen_model_goldens.py):
 // per-layer hidden states compared by name, then 1,000 real texts of ../shared/data/ir
-// (cosine >= 0.99999, max |diff| <= 1e-4 per text), for all-MiniLM-L6-v2 and for a second
-// checkpoint with another configuration (weights/make_synthetic_bert.py). Also the published
-// "hello world" value, batch-composition and thread-count invariance, and truncation reporting.
+// (cosine >= 0.99999, max |diff| <= 1e-4 per text), for all-MiniLM-L6-v2 (6 layers, max length 256,
+// L2-normalised), for a second real checkpoint with another configuration, paraphrase-MiniLM-L3-v2
+// (3 layers, max length 128, not normalised), and for a seeded synthetic one
+// (weights/make_synthetic_bert.py: CLS pooling). Also the published "hello world" value,
+// batch-composition and thread-count invariance, and truncation reporting.
 // Skips (with the reason) when the weights or ../shared are absent.
 #include <gtest/gtest.h>
 
@@ -145,12 +147,15 @@ TEST_P(Parity, LayersMatchByName) {
   std::printf("[ parity ] %s: per-layer max |diff| %.3g\n", GetParam().second.c_str(), worst);
 }
 
-// 1,000 (MiniLM) / 319 (synthetic) real texts: documents and queries, short and truncated-long.
+// 1,000 (both MiniLMs) / 319 (synthetic) real texts: documents and queries, short and truncated-long
+// (at 256 word pieces for all-MiniLM-L6-v2, at 128 — over half the texts — for paraphrase-MiniLM-L3-v2).
 TEST_P(Parity, RealTextsMatchSentenceTransformers) {
   if (!test::exists(test::shared_data_dir() + "/ir")) GTEST_SKIP() << "no " << test::shared_data_dir() << "/ir";
   const auto& p = golden.meta["parity"];
   const int dim = p["dim"].get<int>();
   ASSERT_EQ(dim, model->config().hidden_size);
+  // The truncation recorded in the goldens is the model file's.
+  ASSERT_EQ(golden.meta["max_seq_length"].get<int>(), model->head().max_seq_length);
   // The scalar reference GEMM runs at ~1 GFLOP/s per core, ~100x below the SIMD kernels: under
   // BERTRANK_ISA=ref take every 40th text (queries and long documents alike) so the suite stays
   // within minutes; every SIMD run checks all of them. BERTRANK_PARITY_ALL=1 forces all.
@@ -189,6 +194,7 @@ TEST_P(Parity, RealTextsMatchSentenceTransformers) {
 
 INSTANTIATE_TEST_SUITE_P(Models, Parity,
                          ::testing::Values(std::make_pair(std::string("minilm"), std::string("all-MiniLM-L6-v2")),
+                                           std::make_pair(std::string("paraphrase"), std::string("paraphrase-MiniLM-L3-v2")),
                                            std::make_pair(std::string("synthetic"), std::string("synthetic-bert-cls"))),
                          [](const auto& info) { return info.param.first; });
 
@@ -202,27 +208,31 @@ TEST(BiEncoder, HelloWorldMatchesThePublishedValue) {
   EXPECT_EQ(v.size(), 384u);
 }
 
-TEST(BiEncoder, BatchCompositionAndThreadsDoNotChangeResults) {
-  auto m = load_model("all-MiniLM-L6-v2");
-  if (!m) GTEST_SKIP() << "no all-MiniLM-L6-v2 weights (weights/fetch_models.sh)";
+namespace {
+
+// The same texts alone, inside a mixed batch with long (truncated) neighbours, in smaller forward
+// passes on one thread: the same vectors; truncation at the model's max_seq_length is reported.
+void check_batch_invariance(const std::shared_ptr<const model::Model>& m) {
   model::BiEncoder bi(m);
+  const size_t D = size_t(m->head().dim);
   std::string long_text;
   for (int i = 0; i < 80; ++i) long_text += "the boundary layer of a supersonic wing in turbulent flow ";
   const std::vector<std::string> small = {"hello world", "what is the drag of a cone?"};
-  std::vector<float> alone(small.size() * 384);
+  std::vector<float> alone(small.size() * D);
   for (size_t i = 0; i < small.size(); ++i) {
     const auto v = bi.embed_one(small[i]);
-    std::copy(v.begin(), v.end(), alone.begin() + long(i * 384));
+    ASSERT_EQ(v.size(), D);
+    std::copy(v.begin(), v.end(), alone.begin() + long(i * D));
   }
   const std::vector<std::string> mixed = {long_text, small[0], "x", long_text + " more", small[1], long_text};
-  std::vector<float> batch(mixed.size() * 384);
+  std::vector<float> batch(mixed.size() * D);
   model::EmbedInfo info;
   model::EmbedOptions opt;
   bi.embed(mixed, batch.data(), &info, opt);
-  EXPECT_LE(compare(batch.data() + 1 * 384, alone.data(), 384).max_abs, 1e-6);
-  EXPECT_LE(compare(batch.data() + 4 * 384, alone.data() + 384, 384).max_abs, 1e-6);
+  EXPECT_LE(compare(batch.data() + 1 * D, alone.data(), D).max_abs, 1e-6);
+  EXPECT_LE(compare(batch.data() + 4 * D, alone.data() + D, D).max_abs, 1e-6);
   EXPECT_EQ(info.truncated, (std::vector<uint8_t>{1, 0, 0, 1, 0, 1}));
-  EXPECT_EQ(info.num_tokens[0], 256);
+  EXPECT_EQ(info.num_tokens[0], m->head().max_seq_length);
   // Smaller forward passes and one thread: same vectors.
   std::vector<float> chunked(batch.size());
   opt.max_batch_tokens = 64;
@@ -235,6 +245,47 @@ TEST(BiEncoder, BatchCompositionAndThreadsDoNotChangeResults) {
   bi.embed({long_text}, chunked.data(), &info, o32);
   EXPECT_EQ(info.num_tokens[0], 32);
   EXPECT_EQ(info.num_truncated, 1u);
+}
+
+}  // namespace
+
+TEST(BiEncoder, BatchCompositionAndThreadsDoNotChangeResults) {
+  auto m = load_model("all-MiniLM-L6-v2");
+  if (!m) GTEST_SKIP() << "no all-MiniLM-L6-v2 weights (weights/fetch_models.sh)";
+  EXPECT_EQ(m->head().max_seq_length, 256);
+  check_batch_invariance(m);
+}
+
+TEST(BiEncoder, BatchCompositionAndThreadsDoNotChangeResultsParaphraseL3) {
+  auto m = load_model("paraphrase-MiniLM-L3-v2");
+  if (!m) GTEST_SKIP() << "no paraphrase-MiniLM-L3-v2 weights (weights/fetch_models.sh, weights/convert_models.sh)";
+  EXPECT_EQ(m->head().max_seq_length, 128);
+  check_batch_invariance(m);
+}
+
+// Why paraphrase-MiniLM-L3-v2 is in the parity suite: a second real checkpoint whose configuration
+// differs from all-MiniLM-L6-v2's in everything a checkpoint-specific shortcut could hide behind —
+// layer count, truncation length, normalisation — all read from the file.
+TEST(BiEncoder, ParaphraseL3IsAnotherConfigurationReadFromTheFile) {
+  auto m = load_model("paraphrase-MiniLM-L3-v2");
+  if (!m) GTEST_SKIP() << "no paraphrase-MiniLM-L3-v2 weights (weights/fetch_models.sh, weights/convert_models.sh)";
+  EXPECT_EQ(m->config().num_hidden_layers, 3);
+  EXPECT_EQ(m->config().hidden_size, 384);
+  EXPECT_EQ(m->config().num_attention_heads, 12);
+  EXPECT_EQ(m->head().pooling, model::Pooling::mean);
+  EXPECT_FALSE(m->head().normalize);
+  EXPECT_EQ(m->head().max_seq_length, 128);
+  // Not normalised: the embedding's norm is the mean-pooled hidden state's, far from 1.
+  model::BiEncoder bi(m);
+  const auto v = bi.embed_one("hello world");
+  double n = 0;
+  for (float x : v) n += double(x) * x;
+  EXPECT_GT(std::fabs(std::sqrt(n) - 1.0), 0.1) << "norm " << std::sqrt(n);
+  if (auto base = load_model("all-MiniLM-L6-v2")) {
+    EXPECT_EQ(base->config().num_hidden_layers, 6);
+    EXPECT_TRUE(base->head().normalize);
+    EXPECT_EQ(base->head().max_seq_length, 256);
+  }
 }
 
 // Every pooling mode and the normalisation flag, read from the file: the synthetic model re-written

@@ -12,7 +12,8 @@ The JSON records the SHA-256 of the model.safetensors it was made from; the C++ 
 it with the .brm's source fingerprint so stale goldens are reported as such.
 
 Run with the reference venv (tests/golden/make_ref_venv.sh), after weights/fetch_models.sh:
-  /root/.cache/bertrank/ref-venv/bin/python tests/golden/gen_model_goldens.py
+  /root/.cache/bertrank/ref-venv/bin/python tests/golden/gen_model_goldens.py [minilm] [paraphrase] [synthetic]
+(no argument: all three; keys: all-MiniLM-L6-v2, paraphrase-MiniLM-L3-v2, synthetic-bert-cls).
 """
 import hashlib
 import json
@@ -183,11 +184,17 @@ def main():
     cran_docs = every(nd_cran, 3, n_docs - n_docs * 345 // 745)
     med_docs = every(nd_med, 3, n_docs - len(cran_docs))
     hand = ["hello world", "The Caf\u00e9's na\u00efve r\u00e9sum\u00e9 costs $3.50 \u2014 isn't it? \u6771\u4eac!"]
-    which = sys.argv[1:] or ["minilm", "synthetic"]
+    which = sys.argv[1:] or ["minilm", "paraphrase", "synthetic"]
+    real_selection = [(cran_q, range(nq_cran)), (med_q, range(nq_med)), (cran_d, cran_docs), (med_d, med_docs)]
     if "minilm" in which:
-        make("minilm", os.path.join(ROOT, "weights", "hf", "all-MiniLM-L6-v2"),
-             [(cran_q, range(nq_cran)), (med_q, range(nq_med)), (cran_d, cran_docs), (med_d, med_docs)],
+        make("minilm", os.path.join(ROOT, "weights", "hf", "all-MiniLM-L6-v2"), real_selection,
              hand + [(cran_q, 0), (med_q, 1)])
+    if "paraphrase" in which:
+        # A second real checkpoint with another configuration (3 layers, max_seq_length 128, no
+        # Normalize module): the same 1,000 texts (many documents truncated at 128 word pieces),
+        # the same hand texts, two queries and a document truncated at 128 for the per-layer states.
+        make("paraphrase", os.path.join(ROOT, "weights", "hf", "paraphrase-MiniLM-L3-v2"), real_selection,
+             hand + [(cran_q, 0), (med_q, 1), (med_d, 3)])
     if "synthetic" in which:
         make("synthetic", os.path.join(ROOT, "weights", "hf", "synthetic-bert-cls"),
              [(cran_q, every(nq_cran, 5)), (med_q, range(nq_med)), (cran_d, every(nd_cran, 10)),
