@@ -1,12 +1,15 @@
 // Cross-encoder rerank latency: one MEDLINE query against its N first MEDLINE documents
 // (N = 20, 50, 100; MEDLINE abstracts average ~250 word pieces), scored by the default
-// reranker weights/seeded-cross-encoder.brm, on 1 and 2 threads. Wall time per rerank call
-// (`--benchmark_repetitions` for medians); counters: pairs/s and tokens/s.
+// reranker weights/ms-marco-MiniLM-L-12-v2.brm (or $BERTRANK_RERANKER), with fp32 and int8
+// linear layers, on 1 and 2 threads. Wall time per rerank call (`--benchmark_repetitions` for
+// medians); counters: pairs/s and tokens/s.
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
 #include <cstdlib>
 #include <filesystem>
+#include <map>
+#include <memory>
 
 #include "model/cross_encoder.h"
 #include "retrieval/smart.h"
@@ -18,13 +21,29 @@ std::string data_dir() {
   return std::string(BERTRANK_SOURCE_DIR) + "/../shared/data/ir";
 }
 
+std::string model_path() {
+  if (const char* e = std::getenv("BERTRANK_RERANKER")) return e;
+  return std::string(BERTRANK_SOURCE_DIR) + "/weights/ms-marco-MiniLM-L-12-v2.brm";
+}
+
+// One loaded cross-encoder per precision, loaded on first use.
+const bertrank::model::CrossEncoder& reranker(bertrank::model::Precision p) {
+  static std::map<bertrank::model::Precision, std::unique_ptr<bertrank::model::CrossEncoder>> cache;
+  auto& ce = cache[p];
+  if (!ce) {
+    bertrank::model::LoadOptions lo;
+    lo.precision = p;
+    ce = std::make_unique<bertrank::model::CrossEncoder>(bertrank::model::Model::load(model_path(), lo));
+  }
+  return *ce;
+}
+
 void BM_Rerank(benchmark::State& state) {
-  const std::string model = std::string(BERTRANK_SOURCE_DIR) + "/weights/seeded-cross-encoder.brm";
-  if (!std::filesystem::exists(data_dir()) || !std::filesystem::exists(model)) {
-    state.SkipWithError("needs ../shared/data and weights/seeded-cross-encoder.brm (scripts/setup.sh)");
+  if (!std::filesystem::exists(data_dir()) || !std::filesystem::exists(model_path())) {
+    state.SkipWithError(("needs ../shared/data and " + model_path() + " (scripts/setup.sh)").c_str());
     return;
   }
-  static const bertrank::model::CrossEncoder ce(bertrank::model::Model::load(model));
+  const auto& ce = reranker(state.range(2) ? bertrank::model::Precision::int8 : bertrank::model::Precision::fp32);
   static const auto docs = bertrank::retrieval::read_smart_file(data_dir() + "/medline/MED.ALL");
   static const auto queries = bertrank::retrieval::read_smart_file(data_dir() + "/medline/MED.QRY");
   const size_t n = size_t(state.range(0));
@@ -45,8 +64,8 @@ void BM_Rerank(benchmark::State& state) {
   state.counters["tokens_per_pair"] = double(tokens) / double(texts.size());
 }
 BENCHMARK(BM_Rerank)
-    ->ArgNames({"candidates", "threads"})
-    ->ArgsProduct({{20, 50, 100}, {1, 2}})
+    ->ArgNames({"candidates", "threads", "int8"})
+    ->ArgsProduct({{20, 50, 100}, {1, 2}, {0, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(0.5);
