@@ -5,13 +5,13 @@
 #   ./scripts/demo.sh                         # default corpus: this machine's Debian package
 #                                             # descriptions (/var/lib/dpkg/status)
 #   ./scripts/demo.sh --docs FILE [-q QUERY]... # your documents: jsonl {"id","text"} or SMART
-#   ./scripts/demo.sh --reranker M.brm        # a real cross-encoder (bertrank convert <hf dir>)
-# The default reranker is weights/seeded-cross-encoder.brm: no PyPI package ships real
-# cross-encoder weights, so it is the MiniLM encoder with a seeded (random) head. It shows the
-# pipeline and its cost; its scores carry no relevance signal.
+#   ./scripts/demo.sh --reranker M.brm        # another cross-encoder (bertrank convert <hf dir>)
+# The default reranker is weights/ms-marco-MiniLM-L-12-v2.brm: cross-encoder/ms-marco-MiniLM-L-12-v2
+# as a PyPI package ships it (int8 ONNX, dequantized by weights/onnx_to_hf.py; see
+# weights/fetch_models.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-docs="" queries=() reranker=weights/seeded-cross-encoder.brm
+docs="" queries=() reranker=weights/ms-marco-MiniLM-L-12-v2.brm
 while [ $# -gt 0 ]; do
   case "$1" in
     --docs) docs=$2; shift 2 ;;
@@ -40,5 +40,5 @@ args=()
 for q in "${queries[@]}"; do args+=(-q "$q"); done
 echo "== bertrank search: hybrid first stage (all-MiniLM-L6-v2 + BM25), top 20 reranked by $(basename "$reranker"), best 3 shown =="
 [ "$reranker" = weights/seeded-cross-encoder.brm ] &&
-  echo "   (default reranker has a random head: it demonstrates the pipeline, not relevance)"
+  echo "   (the seeded reranker has a random head: it demonstrates the pipeline, not relevance)"
 "$build/bertrank" search -i "$index" "${args[@]}" -k 3 --mode hybrid --rerank "$reranker" --candidates 20 --timings

