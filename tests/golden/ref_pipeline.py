@@ -274,8 +274,8 @@ def main():
     if rerank_ns:
         note = ""
         if meta["cross_encoder"] == "seeded-cross-encoder":
-            note = (" Its pooler and classifier are seeded random weights (weights/fetch_rerankers.sh: no PyPI "
-                    "package ships a real cross-encoder), so its scores carry no relevance signal: the +rerank "
+            note = (" Its pooler and classifier are seeded random weights (the test fixture of "
+                    "weights/fetch_rerankers.sh), so its scores carry no relevance signal: the +rerank "
                     "rows check the plumbing against `bertrank eval --rerank`, they are not a quality result.")
         lines += ["Cross-encoder: `%s`, raw logits, 512 word pieces longest_first.%s" % (meta["cross_encoder"], note), ""]
     lines += ["| collection | method | NDCG@10 | MRR@10 | Recall@100 | queries |", "|---|---|---|---|---|---|"]
