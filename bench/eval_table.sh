@@ -4,6 +4,9 @@
 # rerank of the top N. Writes a Markdown table to stdout.
 #   bench/eval_table.sh [RERANK_DEPTHS...]     e.g. bench/eval_table.sh 20 50 100
 #   RERANK_COLLECTIONS="medline" limits the rerank rows to those collections (default: both)
+#   RERANKER=M.brm   the cross-encoder (default: weights/ms-marco-MiniLM-L-12-v2.brm; the seeded
+#                    fixture weights/seeded-cross-encoder.brm made bench/results/eval_table.md)
+#   PRECISION=int8   linear-layer precision of both models (default fp32)
 # The reference pipeline (sentence-transformers + FAISS, tests/golden/ref_pipeline.py) writes
 # bench/results/ref_pipeline.md for comparison.
 set -euo pipefail
@@ -11,7 +14,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 build=${BUILD_DIR:-build}
 data=${BERTRANK_SHARED_DATA:-$root/../shared/data}/ir
-reranker=${RERANKER:-weights/seeded-cross-encoder.brm}
+reranker=${RERANKER:-weights/ms-marco-MiniLM-L-12-v2.brm}
 mkdir -p "$build/eval"
 echo "| collection | method | NDCG@10 | MRR@10 | Recall@100 | queries |"
 echo "|---|---|---|---|---|---|"
@@ -26,7 +29,7 @@ for spec in cranfield:cran.all.1400:cran.qry:cranqrel medline:MED.ALL:MED.QRY:ME
   esac
   # One run per collection: every mode and rerank depth, each (query, document) pair scored once.
   "$build/bertrank" eval -i "$idx" --queries "$data/$name/$queries" --qrels "$data/$name/$qrels" \
-    --mode bm25,dense,hybrid "${extra[@]}" |
+    --mode bm25,dense,hybrid --precision "${PRECISION:-fp32}" "${extra[@]}" |
     python3 -c "
 import json, sys
 rows = [json.loads(line) for line in sys.stdin]

@@ -1,6 +1,6 @@
 /* Embed a query and a few documents with a bi-encoder, rank them by cosine, then rerank them
  * with a cross-encoder. C99 against the public C API only.
- *   ./embed_rerank weights/all-MiniLM-L6-v2.brm weights/seeded-cross-encoder.brm */
+ *   ./embed_rerank weights/all-MiniLM-L6-v2.brm weights/ms-marco-MiniLM-L-12-v2.brm */
 #include <bertrank/bertrank.h>
 #include <stdio.h>
 #include <stdlib.h>

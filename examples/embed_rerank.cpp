@@ -1,6 +1,6 @@
 // Embed a query and a few documents with a bi-encoder, rank them by cosine, then rerank them
 // with a cross-encoder — through the header-only C++ wrapper (RAII, exceptions).
-//   ./embed_rerank_cpp weights/all-MiniLM-L6-v2.brm weights/seeded-cross-encoder.brm
+//   ./embed_rerank_cpp weights/all-MiniLM-L6-v2.brm weights/ms-marco-MiniLM-L-12-v2.brm
 #include <bertrank/bertrank.hpp>
 
 #include <algorithm>
