@@ -183,6 +183,8 @@ def collect(inits, nodes):
     for n in nodes:
         if n["op"] in ("MatMul", "MatMulInteger") and len(n["inputs"]) >= 2:
             consumers.setdefault(n["inputs"][1], []).append(n)
+        elif n["op"] == "Gemm":  # its weight layout depends on transB, which is not read here
+            raise SystemExit("onnx_to_hf: node %s is a Gemm (not supported; exports seen here use MatMul)" % n["name"])
 
     def dequantized(base):
         q, s, z = (inits.get(base + sfx) for sfx in ("_quantized", "_scale", "_zero_point"))
