@@ -42,6 +42,10 @@ inline vf vor(vf a, vf b) { return _mm512_or_ps(a, b); }
 inline vf vxor(vf a, vf b) { return _mm512_xor_ps(a, b); }
 inline vf vround(vf a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 inline vf vscale2(vf a, vf n) { return _mm512_scalef_ps(a, n); }
+// a * 2^n where the low bits of t's pattern hold n (see vscale2_bits in simd_avx2.h).
+inline vf vscale2_bits(vf a, vf t) {
+  return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(a), _mm512_slli_epi32(_mm512_castps_si512(t), 23)));
+}
 inline vm vlt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
 inline vf vblend(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, a, b); }
 inline vf vzero_where(vm m, vf a) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(~m), a); }
