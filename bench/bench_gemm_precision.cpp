@@ -63,7 +63,7 @@ void BM_Gemm(benchmark::State& st) {
 
 void shapes(benchmark::internal::Benchmark* b) {
   for (int prec : {0, 1, 2})
-    for (int m : {1, 32, 512})
+    for (int m : {1, 32, 512, 4096})
       for (auto nk : std::vector<std::pair<int, int>>{{1152, 384}, {384, 384}, {1536, 384}, {384, 1536}})
         b->Args({prec, m, nk.first, nk.second});
 }
