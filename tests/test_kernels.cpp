@@ -146,10 +146,9 @@ GemmCase with_shape(int e, int m, int n, int k, int pad = 0) {
   return c;
 }
 
-// All M × N in kSizes, a few K; the epilogue rotates so every combination meets every tail.
 // Row tiles are spread evenly over an M block (13 rows: 5 + 4 + 4), so the 1- and 2-row
 // micro-kernels are reached only by m = 2 and by a last M block of one row (m = 3313 with
-// 144-row blocks: 23 blocks of 144 and one of 1). Both, against the reference.
+// the AVX2 table's 144-row blocks: 23 blocks of 144 and one of 1). Both, against the reference.
 TEST_P(KernelsIsa, GemmEveryRowTile) {
   int idx = 0;
   for (int m : {2, 3313})
@@ -161,6 +160,7 @@ TEST_P(KernelsIsa, GemmEveryRowTile) {
       }
 }
 
+// All M × N in kSizes, a few K; the epilogue rotates so every combination meets every tail.
 TEST_P(KernelsIsa, GemmAllMxN) {
   int idx = 0;
   for (int k : {1, 33, 384})

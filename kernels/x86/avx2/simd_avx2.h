@@ -54,8 +54,8 @@ inline vf vscale2(vf a, vf n) {
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(a, _mm256_castsi256_ps(e));
 }
-// a * 2^n where the low bits of t's pattern hold n (t = x + 1.5·2^23, see vexp_nonpos), for
-// a in [0.5, 2) and n in [-126, 127]: n << 23 is added to a's exponent field.
+// a * 2^n where the low bits of t's pattern hold n (t = x + 1.5·2^23, see vexp_nonpos):
+// n << 23 is added to a's exponent field, exact as long as a and a·2^n are normal floats.
 inline vf vscale2_bits(vf a, vf t) {
   return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(a), _mm256_slli_epi32(_mm256_castps_si256(t), 23)));
 }
