@@ -131,10 +131,9 @@ void gemm_bf16(const GemmQArgs& g) {
     for (int jp = jp0; jp < jp1; ++jp) {
       const int col0 = jp * BF_NR, ncols = imin(BF_NR, n - col0);
       const uint16_t* bp = panels + size_t(jp) * bf_panel_elems(k);
-      // Row tiles of equal height, as in the fp32 GEMM (gemm_impl.inc).
-      const int nt = (rows + BF_MR - 1) / BF_MR, base = rows / nt, extra = rows % nt;
-      for (int t = 0, ir = 0; t < nt; ir += base + (t < extra), ++t) {
-        const int r = base + (t < extra), row = i0 + ir;
+      const RowTiles tiles(rows, BF_MR);
+      for (int t = 0, ir = 0; t < tiles.count; ir += tiles.height(t), ++t) {
+        const int r = tiles.height(t), row = i0 + ir;
         const BfEpilogue e{g.bias ? g.bias + col0 : nullptr,
                            g.residual ? g.residual + size_t(row) * g.ldr + col0 : nullptr, g.ldr, g.act};
         kBf[r - 1](k, g.a + size_t(row) * g.lda, g.lda, bp, g.c + size_t(row) * g.ldc + col0, g.ldc, ncols, e);
