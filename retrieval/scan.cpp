@@ -7,6 +7,10 @@
 
 #include "kernels/kernels.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace bertrank::retrieval::scan {
 
 #if BERTRANK_RETRIEVAL_HAVE_AVX2
@@ -99,10 +103,18 @@ const ScanTable& choose() {
 
 const ScanTable& ref_table() { return kRef; }
 
+#if defined(__x86_64__) || defined(__i386__)
+// F16C is CPUID leaf 1, ECX bit 29. Read directly: clang (14) rejects
+// __builtin_cpu_supports("f16c"). The OS-saves-YMM check is in cpu_supports(avx2).
+static bool cpu_has_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 const ScanTable* avx2_table() {
 #if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (!kernels::cpu_supports(kernels::Isa::avx2) || !__builtin_cpu_supports("f16c")) return nullptr;
+  if (!kernels::cpu_supports(kernels::Isa::avx2) || !cpu_has_f16c()) return nullptr;
   return avx2_table_impl();
 #else
   return nullptr;
