@@ -20,6 +20,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 cmdline="bench/peers/run.sh${*:+ $*}"
 t_start=$(date +%s)
 
@@ -61,9 +63,11 @@ fi
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
-cmake --build "$build" -j "$(nproc)" --target bench_e2e 2>&1 | grep -E 'error|warning:' || true
+#    Only errors and warnings are shown; cmake's exit status decides (a stale bench_e2e never passes).
+run_filtered -E 'error|warning:' cmake --build "$build" -j "$(nproc)" --target bench_e2e ||
+  { echo "run.sh: build of bench_e2e failed (cmake --build $build): see the errors above" >&2; exit 1; }
 e2e="$build/bench/bench_e2e"
-test -x "$e2e" || { echo "run.sh: build of bench_e2e failed" >&2; exit 1; }
+test -x "$e2e" || { echo "run.sh: the build made no $e2e" >&2; exit 1; }
 
 # 4. Plan (identical texts and tasks for every engine) and the ONNX exports.
 mkdir -p "$cache" "$out_dir"
@@ -71,7 +75,9 @@ run_dir="$cache/run"
 rm -rf "$run_dir"
 mkdir -p "$run_dir"
 plan="$run_dir/plan.json"
-"$py" bench/peers/peers.py prepare --data "$data" --out "$plan" $([ $quick = 1 ] && echo --quick)
+quick_arg=()
+[ $quick = 0 ] || quick_arg=(--quick)
+"$py" bench/peers/peers.py prepare --data "$data" --out "$plan" "${quick_arg[@]}"
 "$py" bench/peers/peers.py export --onnx-dir "$cache/onnx"
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -102,8 +108,9 @@ for ((r = 1; r <= rounds; r++)); do
       echo "== round $r/$rounds: $engine $prec, $th thread(s)"
       export OMP_NUM_THREADS=$th RAYON_NUM_THREADS=$th TOKENIZERS_PARALLELISM=true
       if [ "$engine" = bertrank ]; then
-        peak=$([ "$prec" = fp32 ] && echo --peak || true)
-        "$e2e" --plan "$plan" --precision "$prec" --threads "$th" $peak --out "$out"
+        peak=()
+        [ "$prec" != fp32 ] || peak=(--peak)
+        "$e2e" --plan "$plan" --precision "$prec" --threads "$th" "${peak[@]}" --out "$out"
         if grep -q '"status":"n/a"' "$out" && ! grep -q '"task"' "$out"; then
           unavailable[$ep]=1
           break
