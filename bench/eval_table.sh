@@ -7,22 +7,36 @@
 #   RERANKER=M.brm   the cross-encoder (default: weights/ms-marco-MiniLM-L-12-v2.brm; the seeded
 #                    fixture weights/seeded-cross-encoder.brm made bench/results/eval_table.md)
 #   PRECISION=int8   linear-layer precision of both models (default fp32)
+#   BIENCODER=M.brm  the bi-encoder that builds the indexes (default weights/all-MiniLM-L6-v2.brm)
+# Indexes are cached in $BUILD_DIR/eval/ and rebuilt when the bi-encoder, the documents or the
+# index options change (scripts/lib.sh: file_stamp); a failed build shows bertrank's error.
 # The reference pipeline (sentence-transformers + FAISS, tests/golden/ref_pipeline.py) writes
 # bench/results/ref_pipeline.md for comparison.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
 build=${BUILD_DIR:-build}
 data=${BERTRANK_SHARED_DATA:-$root/../shared/data}/ir
 reranker=${RERANKER:-weights/ms-marco-MiniLM-L-12-v2.brm}
+model=${BIENCODER:-weights/all-MiniLM-L6-v2.brm}
+model_stamp=$(file_stamp "$model")
+index_opts=(--bm25)
+# build_index DOCS IDX: bertrank index build, its output kept in IDX.log and shown on failure.
+build_index() {
+  "$build/bertrank" index build -m "$model" --docs "$1" -o "$2" "${index_opts[@]}" >"$2.log" 2>&1 ||
+    { cat "$2.log" >&2; echo "eval_table: index build of $1 with $model failed" >&2; return 1; }
+}
 mkdir -p "$build/eval"
 echo "| collection | method | NDCG@10 | MRR@10 | Recall@100 | queries |"
 echo "|---|---|---|---|---|---|"
 for spec in cranfield:cran.all.1400:cran.qry:cranqrel medline:MED.ALL:MED.QRY:MED.REL; do
   IFS=: read -r name docs queries qrels <<<"$spec"
   idx="$build/eval/$name.idx"
-  [ -f "$idx" ] || "$build/bertrank" index build -m weights/all-MiniLM-L6-v2.brm \
-                     --docs "$data/$name/$docs" -o "$idx" --bm25 >/dev/null 2>&1
+  docs_stamp=$(file_stamp "$data/$name/$docs")
+  cached_run "$idx" "$(cache_key "index build ${index_opts[*]}" "$model_stamp" "$docs_stamp")" \
+    build_index "$data/$name/$docs" "$idx"
   extra=()
   case " ${RERANK_COLLECTIONS:-cranfield medline} " in
     *" $name "*) [ $# -gt 0 ] && extra=(--rerank "$reranker" --candidates "$(IFS=,; echo "$*")") ;;
