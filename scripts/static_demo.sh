@@ -15,14 +15,16 @@
 # chroot needs root: without it the build still runs, and the chroot steps are skipped (exit 0).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+caller=$PWD  # a relative --docs is the caller's
 cd "$root"
 docs=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --docs) docs=$2; shift 2 ;;
+    --docs) docs=$2; [[ "$docs" == /* ]] || docs=$caller/$docs; shift 2 ;;
     *) echo "usage: $0 [--docs FILE]" >&2; exit 2 ;;
   esac
 done
+[ -z "$docs" ] || [ -f "$docs" ] || { echo "static_demo: --docs $docs: no such file" >&2; exit 1; }
 build=${BUILD_DIR:-build-static}
 enc=weights/all-MiniLM-L6-v2.brm
 ce=weights/seeded-cross-encoder.brm
@@ -35,8 +37,10 @@ bin=${BERTRANK_STATIC_BIN:-}
 if [ -z "$bin" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DBERTRANK_STATIC_CLI=ON -DBERTRANK_BUILD_TESTS=OFF \
     -DBERTRANK_BUILD_BENCH=OFF -DBERTRANK_BUILD_PACKAGE=OFF >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target bertrank-static 2>&1 |
-    grep -vE '^\[ *[0-9]+%\] (Building|Linking|Built)|^-- ' || true
+  # shellcheck source=scripts/lib.sh
+  source scripts/lib.sh  # run_filtered: cmake's exit status decides, not grep's
+  run_filtered -vE '^\[ *[0-9]+%\] (Building|Linking|Built)|^-- ' cmake --build "$build" -j "$(nproc)" --target bertrank-static ||
+    { echo "static_demo: build of bertrank-static failed: see the errors above" >&2; exit 1; }
   bin=$build/bertrank-static
 fi
 [ -x "$bin" ] || { echo "static_demo: $bin was not built" >&2; exit 1; }

@@ -11,6 +11,7 @@
 # it was built from), and weights/*.sh and the peers' venv script only log. So the real
 # scripts run end to end in a few seconds, with no network, no compiler and no models.
 # Prints "ok"/"FAIL" per check; exits 1 when any check failed.
+# shellcheck disable=SC2016  # the stubs' single-quoted $ expand when they run, as meant
 set -uo pipefail
 src=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bertrank-test-scripts.XXXXXX")
@@ -194,6 +195,23 @@ peers
 check "peers/run.sh: a successful build without warnings goes on to the benchmark" \
   has "$log" "python bench/peers/peers.py prepare"
 
+# ---- scripts/static_demo.sh: the build's exit status decides; --docs is the caller's --------
+sb=$(sandbox static)
+touch "$sb/weights/all-MiniLM-L6-v2.brm" "$sb/weights/seeded-cross-encoder.brm"
+mkdir -p "$sb/build-static" "$tmp/static-work/a"
+cp "$STUB_BERTRANK" "$sb/build-static/bertrank-static"  # a stale binary
+echo '{"id":"a1","text":"x"}' >"$tmp/static-work/a/docs.jsonl"
+STUB_BUILD_FAIL=1 run_in "$sb" "$log" bash scripts/static_demo.sh
+rc=$?
+check "static_demo.sh: a failed build exits non-zero although a stale binary exists" [ $rc -ne 0 ]
+check "static_demo.sh: ... saying the build failed" has "$log.out" "static_demo: build of bertrank-static failed"
+STUB_BUILD_FAIL=1 run_in "$tmp/static-work" "$log" bash "$sb/scripts/static_demo.sh" --docs a/docs.jsonl
+check "static_demo.sh: a relative --docs is found from the caller's directory" lacks "$log.out" "no such file"
+run_in "$tmp/static-work" "$log" bash "$sb/scripts/static_demo.sh" --docs missing.jsonl
+rc=$?
+check "static_demo.sh: a missing --docs file is refused before the build" \
+  eq "$rc $(count "$log" "cmake") $(count "$log.out" "missing.jsonl: no such file")" "1 0 1"
+
 # ---- scripts/demo.sh: --docs paths and the index cache ---------------------------------------
 sb=$(sandbox demo)
 printf '#!/bin/sh\necho "setup.sh" >>"$STUB_LOG"\n' >"$sb/scripts/setup.sh"
@@ -250,7 +268,7 @@ mkdir -p "$data/ir/cranfield" "$data/ir/medline"
 for f in cranfield/cran.all.1400 cranfield/cran.qry cranfield/cranqrel medline/MED.ALL medline/MED.QRY medline/MED.REL; do
   echo "$f" >"$data/ir/$f"
 done
-evalt() { BERTRANK_SHARED_DATA=$data run_in "$sb" "$log" bash bench/eval_table.sh "$@"; }
+evalt() { BERTRANK_SHARED_DATA=$data run_in "$sb" "$log" bash bench/eval_table.sh; }
 evalt
 rc=$?
 check "eval_table.sh: runs and builds one index per collection" eq "$rc $(builds)" "0 2"
