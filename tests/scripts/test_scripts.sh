@@ -166,6 +166,12 @@ check "setup.sh: a failed configure exits non-zero" [ $rc -ne 0 ]
 check "setup.sh: a failed configure does not build" eq "$(count "$log" "cmake --build")" 0
 BUILD_DIR=b1 BERTRANK_CMAKE_ARGS="-DX=1" run_in "$sb" "$log" bash scripts/setup.sh
 check "setup.sh: after a failed configure, the next run configures again" has "$log" "-DX=1"
+# The other spellings of -D: -DNAME:TYPE=VALUE and "-D NAME=VALUE".
+BUILD_DIR=b1 BERTRANK_CMAKE_ARGS="-DBERTRANK_SANITIZE:STRING=address -D BERTRANK_NATIVE=ON" \
+  run_in "$sb" "$log" bash scripts/setup.sh
+BUILD_DIR=b1 BERTRANK_CMAKE_ARGS="-DBERTRANK_SANITIZE=thread" run_in "$sb" "$log" bash scripts/setup.sh
+check "setup.sh: -DNAME:TYPE=VALUE and -D NAME=VALUE are recognised (only the dropped one is -U)" \
+  eq "$(grep -o -- '-U [A-Z_:]*' "$log" | tr '\n' ' ')" "-U BERTRANK_NATIVE "
 # A build dir configured before the arguments were recorded (or by hand): configured once.
 mkdir -p "$sb/b2" && touch "$sb/b2/CMakeCache.txt"
 BUILD_DIR=b2 BERTRANK_CMAKE_ARGS="-DBERTRANK_NATIVE=ON" run_in "$sb" "$log" bash scripts/setup.sh
