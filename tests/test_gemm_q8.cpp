@@ -102,7 +102,10 @@ TEST_P(GemmQ8Isa, AllShapesMatchReferenceExactly) {
     if (m > 65) continue;
     for (int n : kSizes) {
       if (n > 65) continue;
-      for (int k : kSizes) check({m, n, k, (seed & 1) != 0, (seed & 2) != 0}, seed += 4);
+      for (int k : kSizes) {
+        seed += 4;  // before the flags read it (clang: -Wunsequenced)
+        check({m, n, k, (seed & 1) != 0, (seed & 2) != 0}, seed);
+      }
     }
   }
 }

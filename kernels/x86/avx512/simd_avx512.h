@@ -2,7 +2,9 @@
 // Same vocabulary as kernels/x86/avx2/simd_avx2.h; see there for why it is namespaced.
 #pragma once
 // GCC 12 warns spuriously inside its own avx512fintrin.h (_mm512_undefined_ps in reductions).
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
