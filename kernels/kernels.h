@@ -8,9 +8,18 @@
 // Conventions for every kernel below
 //   - Matrices are row-major; `ld*` is the distance in floats between consecutive rows.
 //   - Sizes are in elements. "size m*n" means the buffer holds at least that many floats.
-//   - No alignment is required of callers; packed buffers are 64-byte aligned by the packer.
+//   - No alignment is required for correctness: every kernel uses unaligned loads and stores.
+//     Packed weight buffers are allocated by the caller (model/ aligns them to 64 bytes), and
+//     64-byte alignment there only helps speed; the packers do not allocate them.
 //   - Sizes that are not multiples of the SIMD width or tile are handled by the same kernels.
-//   - Kernels never throw and never allocate on the hot path except where noted (scratch).
+//   - Allocation: the fp32 and bf16 GEMMs allocate nothing; the int8 GEMM (its quantised
+//     activations) and attention (packed K/V, scores, its table of work units) use per-thread
+//     scratch that is grown
+//     when a call needs more and kept for the thread's lifetime, so a warm forward pass does
+//     not allocate. gemm_q8_pack allocates per panel (load time, not the hot path).
+//   - Errors: kernels do not check their arguments (the model validated them). The only
+//     exception a kernel throws is std::bad_alloc when its scratch cannot grow; thrown inside
+//     a parallel_for task it reaches the kernel's caller (kernels/parallel.h), never abort().
 //   - Threading: gemm and attention parallelise internally (kernels/parallel.h: a small task
 //     pool sized by omp_get_max_threads(); serial when called from inside an OpenMP region or
 //     from another thread while the pool is busy); the elementwise and row kernels are serial,

@@ -3,9 +3,15 @@
 
 #include <omp.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <exception>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -27,15 +33,36 @@ struct Job {
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
   std::atomic<int> slots{1};  // slot 0 is the caller
+  // The first exception a task threw; set once (under err_mu), rethrown on the caller.
+  std::mutex err_mu;
+  std::exception_ptr error;
+  std::atomic<bool> failed{false};
 };
 
 thread_local bool t_in_task = false;
 
-void run_tasks(Job& j, int slot) {
+// Sets t_in_task for a scope and restores it, also when the scope is left by an exception.
+struct InTaskScope {
+  bool saved;
+  InTaskScope() : saved(t_in_task) { t_in_task = true; }
+  ~InTaskScope() { t_in_task = saved; }
+};
+
+// Claims tasks until none are left. A throwing task records its exception and stops the job:
+// tasks not yet claimed are counted as done without running, so the caller's wait ends.
+void run_tasks(Job& j, int slot) noexcept {
   for (;;) {
     const int64_t t = j.next.fetch_add(1, std::memory_order_relaxed);
     if (t >= j.ntasks) break;
-    j.fn(j.ctx, t, slot);
+    if (!j.failed.load(std::memory_order_relaxed)) {
+      try {
+        j.fn(j.ctx, t, slot);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(j.err_mu);
+        if (!j.error) j.error = std::current_exception();
+        j.failed.store(true, std::memory_order_relaxed);
+      }
+    }
     j.done.fetch_add(1, std::memory_order_release);
   }
 }
@@ -72,11 +99,17 @@ class Pool {
   std::mutex busy;  // one parallel_for at a time; others run serially
 
  private:
+  // Starts workers up to n. A thread that cannot be started (EAGAIN: a process or system
+  // limit) is not an error: the job runs with the workers there are.
   void ensure_workers(int n) {
     std::lock_guard<std::mutex> lk(mu_);
     while (int(workers_.size()) < n) {
       const int id = int(workers_.size());
-      workers_.emplace_back([this, id] { worker_loop(id); });
+      try {
+        workers_.emplace_back([this, id] { worker_loop(id); });
+      } catch (const std::exception&) {  // std::system_error (EAGAIN) or bad_alloc
+        break;
+      }
       workers_.back().detach();
     }
   }
@@ -120,31 +153,50 @@ class Pool {
 
 }  // namespace
 
+int cpu_count() {
+  static const int n = [] {
+    const long c = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return c >= 1 && c <= 65536 ? int(c) : 1;
+  }();
+  return n;
+}
+
+int clamp_threads(int n) {
+  if (n <= 0) return n;
+  return n < cpu_count() ? n : cpu_count();
+}
+
+ThreadScope::ThreadScope(int n) : saved_(omp_get_max_threads()) {
+  if (n < 0) throw std::invalid_argument("num_threads must be >= 0 (0: the default), got " + std::to_string(n));
+  const int want = clamp_threads(n > 0 ? n : saved_);
+  if (want != saved_) omp_set_num_threads(want);
+}
+ThreadScope::~ThreadScope() { omp_set_num_threads(saved_); }
+
 int parallel_max_threads() {
   if (t_in_task || omp_in_parallel()) return 1;
-  return omp_get_max_threads();
+  return clamp_threads(omp_get_max_threads());
 }
 
 void parallel_for(int64_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   if (ntasks <= 0) return;
-  int threads = max_threads > 0 ? max_threads : parallel_max_threads();
+  int threads = max_threads > 0 ? clamp_threads(max_threads) : parallel_max_threads();
   if (t_in_task || omp_in_parallel()) threads = 1;
   if (int64_t(threads) > ntasks) threads = int(ntasks);
   Job job;
   job.fn = fn, job.ctx = ctx, job.ntasks = ntasks;
   if (threads <= 1) {
     run_tasks(job, 0);
-    return;
+  } else {
+    Pool& pool = Pool::get();
+    std::unique_lock<std::mutex> lk(pool.busy, std::try_to_lock);
+    InTaskScope in_task;
+    if (!lk.owns_lock())  // another thread is using the pool: do our share alone
+      run_tasks(job, 0);
+    else
+      pool.run(job, threads - 1);
   }
-  Pool& pool = Pool::get();
-  std::unique_lock<std::mutex> lk(pool.busy, std::try_to_lock);
-  if (!lk.owns_lock()) {  // another thread is using the pool: do our share alone
-    run_tasks(job, 0);
-    return;
-  }
-  t_in_task = true;
-  pool.run(job, threads - 1);
-  t_in_task = false;
+  if (job.error) std::rethrow_exception(job.error);
 }
 
 }  // namespace bertrank::kernels

@@ -12,13 +12,21 @@
 // of a forward pass find them awake) and then sleep on a condition variable.
 //
 // Thread count: omp_get_max_threads() of the calling thread (so OMP_NUM_THREADS and
-// omp_set_num_threads() still govern it), capped by the number of tasks. Called from inside
+// omp_set_num_threads() still govern it), capped by the number of tasks and by the number of
+// online CPUs (cpu_count(): more threads than CPUs never speeds up this compute-bound work, and
+// `-t 10000` must not start 10,000 threads). Called from inside
 // an OpenMP parallel region, from inside a parallel_for task, or while another thread is
 // running a parallel_for, it runs serially on the calling thread (never deadlocks, never
 // oversubscribes).
+//
+// Exceptions: a task that throws stops the job (tasks not yet started are skipped), and the
+// first exception is rethrown by parallel_for on the calling thread once every running task
+// has returned. No exception ever escapes a worker thread.
 #pragma once
 
 #include <cstdint>
+
+#include "common/parallel_errors.h"
 
 namespace bertrank::kernels {
 
@@ -39,5 +47,27 @@ void parallel_for(int64_t ntasks, int max_threads, F&& f) {
 
 // The number of threads parallel_for would use now for a large job.
 int parallel_max_threads();
+
+// Online CPUs (sysconf), at least 1; and n capped at it (n <= 0 is returned unchanged: it
+// means "the default" to the callers).
+int cpu_count();
+int clamp_threads(int n);
+
+// Sets the calling thread's thread count (omp_set_num_threads, which parallel_for and the
+// OpenMP regions of retrieval/ follow) for the lifetime of the object, and restores it.
+// n > 0: n threads, capped at cpu_count(); n == 0: the process default, also capped (so
+// OMP_NUM_THREADS=10000 does not start 10,000 threads); n < 0: std::invalid_argument.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int n);
+  ~ThreadScope();
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int saved_;
+};
+
+// ParallelErrors (exceptions out of OpenMP regions): common/parallel_errors.h.
 
 }  // namespace bertrank::kernels

@@ -6,17 +6,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "kernels/parallel.h"
+
 namespace bertrank::model {
 
 namespace {
 
-struct ThreadScope {  // OpenMP thread count for this thread while alive
-  int saved;
-  explicit ThreadScope(int n) : saved(omp_get_max_threads()) {
-    if (n > 0) omp_set_num_threads(n);
-  }
-  ~ThreadScope() { omp_set_num_threads(saved); }
-};
+using kernels::ThreadScope;
 
 void apply_activation(ScoreActivation a, float* x, int n) {
   switch (a) {

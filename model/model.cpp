@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 
 namespace bertrank::model {
 
@@ -49,14 +50,7 @@ tokenizer::WordPieceTokenizer make_tokenizer(const std::string& path, const Toke
   }
 }
 
-// Sets the OpenMP thread count for this thread for the lifetime of the object.
-struct ThreadScope {
-  int saved;
-  explicit ThreadScope(int n) : saved(omp_get_max_threads()) {
-    if (n > 0) omp_set_num_threads(n);
-  }
-  ~ThreadScope() { omp_set_num_threads(saved); }
-};
+using kernels::ThreadScope;
 }  // namespace
 
 Precision parse_precision(const std::string& s) {

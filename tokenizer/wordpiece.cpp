@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "common/parallel_errors.h"
+
 namespace bertrank::tokenizer {
 
 namespace {
@@ -478,8 +480,10 @@ Encoding WordPieceTokenizer::encode_impl(std::string_view a, const std::string_v
 std::vector<Encoding> WordPieceTokenizer::encode_batch(const std::vector<std::string>& texts,
                                                        const EncodeOptions& opt) const {
   std::vector<Encoding> out(texts.size());
+  ParallelErrors errs;  // an exception (bad_alloc) must not leave the OpenMP region
 #pragma omp parallel for schedule(dynamic, 16) if (texts.size() > 64)
-  for (size_t i = 0; i < texts.size(); ++i) out[i] = encode(texts[i], opt);
+  for (size_t i = 0; i < texts.size(); ++i) errs.run([&] { out[i] = encode(texts[i], opt); });
+  errs.rethrow();
   finish_batch(out, opt);
   return out;
 }
@@ -487,8 +491,11 @@ std::vector<Encoding> WordPieceTokenizer::encode_batch(const std::vector<std::st
 std::vector<Encoding> WordPieceTokenizer::encode_pair_batch(
     const std::vector<std::pair<std::string, std::string>>& pairs, const EncodeOptions& opt) const {
   std::vector<Encoding> out(pairs.size());
+  ParallelErrors errs;
 #pragma omp parallel for schedule(dynamic, 16) if (pairs.size() > 64)
-  for (size_t i = 0; i < pairs.size(); ++i) out[i] = encode_pair(pairs[i].first, pairs[i].second, opt);
+  for (size_t i = 0; i < pairs.size(); ++i)
+    errs.run([&] { out[i] = encode_pair(pairs[i].first, pairs[i].second, opt); });
+  errs.rethrow();
   finish_batch(out, opt);
   return out;
 }

@@ -16,6 +16,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <new>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 

@@ -20,6 +20,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <new>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 
@@ -220,9 +222,13 @@ struct Q8Scratch {
   void* get(size_t bytes) {
     if (bytes > cap) {
       std::free(p);
+      p = nullptr;
       cap = (bytes + 4095) / 4096 * 4096;
       p = std::aligned_alloc(64, cap);
-      if (!p) std::abort();  // out of memory in a kernel: nothing sensible to return
+      if (!p) {
+        cap = 0;
+        throw std::bad_alloc();  // parallel_for carries it back to the caller
+      }
     }
     return p;
   }
@@ -243,8 +249,8 @@ void gemm_q8_pack(const float* w, int n, int k, void* packed) {
   parallel_for(np, threads, [&](int64_t task, int) {
     const int jp = int(task);
     int8_t* dst = panels + size_t(jp) * q8_panel_bytes(k);
-    int8_t* q = static_cast<int8_t*>(std::calloc(size_t(kq), 1));
-    if (!q) std::abort();
+    std::vector<int8_t> qbuf(size_t(kq), 0);
+    int8_t* q = qbuf.data();
     for (int j = 0; j < Q8_NR; ++j) {
       const int col = jp * Q8_NR + j;
       if (col >= n) break;

@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <new>
+#include <vector>
 #include <cstdlib>
 #include <utility>
 
