@@ -7,6 +7,9 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "common/checked_size.h"
+#include "common/parallel_errors.h"
+
 namespace bertrank::retrieval {
 
 const char* const kEnglishStopWords[33] = {
@@ -100,15 +103,19 @@ std::vector<Hit> Bm25Index::search(const std::string& query, size_t k) const {
       acc[p.id] += idf * tf * (p_.k1 + 1) / (tf + p_.k1 * (1 - p_.b + p_.b * dl / avgdl));
     }
   }
-  TopK heap(k);
+  TopK heap(std::min(k, acc.size()));  // memory bounded by the matches, not by k
   for (auto& [id, s] : acc) heap.push((float)s, id, 0);
   return heap.take_sorted();
 }
 
 void Bm25Index::search(size_t n, const std::string* queries, size_t k, float* out_scores,
                        int64_t* out_ids) const {
+  size_mul(n, k, "bm25 search: n * k");
+  ParallelErrors errs;  // an exception must not leave the OpenMP region
 #pragma omp parallel for schedule(dynamic) if (n > 8)
-  for (size_t i = 0; i < n; ++i) write_hits(search(queries[i], k), k, out_scores + i * k, out_ids + i * k);
+  for (size_t i = 0; i < n; ++i)
+    errs.run([&] { write_hits(search(queries[i], k), k, out_scores + i * k, out_ids + i * k); });
+  errs.rethrow();
 }
 
 void Bm25Index::write(IndexFileWriter& w) const {

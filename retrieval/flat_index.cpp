@@ -1,5 +1,8 @@
 #include "retrieval/flat_index.h"
 
+#include "common/checked_size.h"
+#include "common/parallel_errors.h"
+
 #include <omp.h>
 
 #include <algorithm>
@@ -83,8 +86,9 @@ std::vector<std::vector<Hit>> FlatIndex::search_hits(size_t nq, const float* que
   std::vector<std::vector<Hit>> out(nq);
   const size_t n = size();
   if (nq == 0 || k == 0 || n == 0) return out;
+  k = std::min(k, n);  // memory is bounded by the index, not by the request
   const size_t factor = params.rescore_factor ? params.rescore_factor : 8;
-  const size_t kk = rescore_ ? std::min(n, std::max(k, k * factor)) : std::min(n, k);
+  const size_t kk = rescore_ ? std::min(n, sat_mul(k, factor)) : k;
   const size_t stride = codec_.stride(), rb = codec_.row_bytes();
   const size_t RB = 2048;  // rows per parallel task
   const size_t ntasks = (n + RB - 1) / RB;
@@ -95,20 +99,26 @@ std::vector<std::vector<Hit>> FlatIndex::search_hits(size_t nq, const float* que
     for (size_t i = 0; i < nqb; ++i)
       codec_.prepare_query(queries + (q0 + i) * dim(), qp.data() + i * stride, &bias[i]);
     std::vector<TopK> heaps(nqb, TopK(kk));
+    ParallelErrors errs;  // an exception must not leave the OpenMP region
 #pragma omp parallel if (parallel)
     {
-      std::vector<TopK> local(nqb, TopK(kk));
+      std::vector<TopK> local;
       ScanScratch scratch;
+      errs.run([&] { local.assign(nqb, TopK(kk)); });
 #pragma omp for schedule(static)
-      for (size_t t = 0; t < ntasks; ++t) {
-        const size_t r0 = t * RB, nr = std::min(RB, n - r0);
-        RowRun run{codes_.data() + r0 * rb, ids_.data() + r0, nr, r0};
-        scan_run(codec_, run, nqb, qp.data(), bias.data(), local.data(), scratch);
-      }
+      for (size_t t = 0; t < ntasks; ++t)
+        errs.run([&] {
+          const size_t r0 = t * RB, nr = std::min(RB, n - r0);
+          RowRun run{codes_.data() + r0 * rb, ids_.data() + r0, nr, r0};
+          scan_run(codec_, run, nqb, qp.data(), bias.data(), local.data(), scratch);
+        });
 #pragma omp critical(bertrank_flat_merge)
-      for (size_t i = 0; i < nqb; ++i)
-        for (const Hit& h : local[i].items()) heaps[i].push(h.score, h.id, h.loc);
+      errs.run([&] {
+        for (size_t i = 0; i < local.size(); ++i)
+          for (const Hit& h : local[i].items()) heaps[i].push(h.score, h.id, h.loc);
+      });
     }
+    errs.rethrow();
     for (size_t i = 0; i < nqb; ++i) {
       auto hits = heaps[i].take_sorted();
       out[q0 + i] = rescore_ ? rescore_hits(queries + (q0 + i) * dim(), std::move(hits), k) : std::move(hits);
@@ -121,8 +131,10 @@ std::vector<std::vector<Hit>> FlatIndex::search_hits(size_t nq, const float* que
     // Few rows, many queries (e.g. k-means assignment, the IVF coarse quantizer): split queries.
     const size_t QC = std::max<size_t>(1, std::min<size_t>(64, nq / (2 * nthreads)));
     const size_t nchunks = (nq + QC - 1) / QC;
+    ParallelErrors errs;
 #pragma omp parallel for schedule(dynamic, 1)
-    for (size_t c = 0; c < nchunks; ++c) pass(c * QC, std::min(QC, nq - c * QC), false);
+    for (size_t c = 0; c < nchunks; ++c) errs.run([&] { pass(c * QC, std::min(QC, nq - c * QC), false); });
+    errs.rethrow();
   } else {
     const size_t QB = 1024;  // queries per pass (bounds the per-thread heaps)
     for (size_t q0 = 0; q0 < nq; q0 += QB) {
@@ -135,6 +147,7 @@ std::vector<std::vector<Hit>> FlatIndex::search_hits(size_t nq, const float* que
 
 void FlatIndex::search(size_t nq, const float* queries, size_t k, float* out_scores,
                        int64_t* out_ids, const SearchParams& params) const {
+  size_mul(nq, k, "search: nq * k");
   auto hits = search_hits(nq, queries, k, params);
   for (size_t i = 0; i < nq; ++i) write_hits(hits[i], k, out_scores + i * k, out_ids + i * k);
 }

@@ -5,6 +5,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "common/checked_size.h"
+
 namespace bertrank::retrieval {
 
 Index::Index(size_t dim, const IndexOptions& opts, std::string fp, std::string path)
@@ -81,8 +83,9 @@ size_t Index::remove(size_t n, const int64_t* ids) {
 
 void Index::search_dense(size_t n, const float* q, size_t k, float* s, int64_t* o,
                          const SearchParams& p) const {
+  const size_t nk = size_mul(n, k, "search: n * k");
   if (!vec_) {
-    for (size_t i = 0; i < n * k; ++i) { s[i] = -INFINITY; o[i] = -1; }
+    for (size_t i = 0; i < nk; ++i) { s[i] = -INFINITY; o[i] = -1; }
     return;
   }
   vec_->search(n, q, k, s, o, p);
@@ -98,7 +101,7 @@ std::vector<Hit> rrf_fuse(const std::vector<std::vector<Hit>>& lists, size_t k, 
   for (const auto& l : lists)
     for (size_t r = 0; r < l.size(); ++r)
       if (l[r].id >= 0) acc[l[r].id] += 1.0 / (rrf_k + (double)(r + 1));
-  TopK heap(k);
+  TopK heap(std::min(k, acc.size()));  // memory bounded by the fused lists, not by k
   for (auto& [id, v] : acc) heap.push((float)v, id, 0);
   return heap.take_sorted();
 }
@@ -106,9 +109,11 @@ std::vector<Hit> rrf_fuse(const std::vector<std::vector<Hit>>& lists, size_t k, 
 void Index::search_hybrid(size_t n, const float* q, const std::string* texts, size_t k, float* s,
                           int64_t* o, const SearchParams& p, const HybridParams& hp) const {
   if (!bm25_) throw std::logic_error("hybrid search needs BM25 (build the index with --bm25)");
-  const size_t depth = hp.depth ? hp.depth : std::max<size_t>(k, 100);
-  std::vector<float> ds(n * depth);
-  std::vector<int64_t> di(n * depth);
+  size_mul(n, k, "hybrid search: n * k");
+  // Neither list can hold more than the index: memory is bounded by it, not by the request.
+  const size_t depth = std::min(hp.depth ? hp.depth : std::max<size_t>(k, 100), size());
+  std::vector<float> ds(size_mul(n, depth, "hybrid search: n * depth"));
+  std::vector<int64_t> di(ds.size());
   search_dense(n, q, depth, ds.data(), di.data(), p);
   for (size_t i = 0; i < n; ++i) {
     std::vector<std::vector<Hit>> lists(2);

@@ -9,6 +9,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "common/checked_size.h"
+#include "common/parallel_errors.h"
 #include "retrieval/scan.h"
 
 namespace bertrank::retrieval {
@@ -242,9 +244,10 @@ std::vector<std::vector<Hit>> IvfIndex::search_hits(size_t nq, const float* quer
                                                     const SearchParams& params) const {
   std::vector<std::vector<Hit>> out(nq);
   if (nq == 0 || k == 0 || size() == 0 || !trained()) return out;
+  k = std::min(k, size());  // memory is bounded by the index, not by the request
   const size_t nprobe = std::min(nlist_, params.nprobe ? params.nprobe : nprobe_);
   const size_t factor = params.rescore_factor ? params.rescore_factor : 8;
-  const size_t kk = rescore_ ? std::max(k, k * factor) : k;
+  const size_t kk = rescore_ ? std::min(size(), sat_mul(k, factor)) : k;
   const size_t stride = codec_.stride();
   auto probes = quantizer_->search_hits(nq, queries, nprobe);
   auto run_of = [&](size_t l) {
@@ -264,39 +267,49 @@ std::vector<std::vector<Hit>> IvfIndex::search_hits(size_t nq, const float* quer
     size_t scanned = 0;
     for (const Hit& h : pr) scanned += lists_[h.id].ids.size();
     const bool parallel = (double)scanned * stride > 8e6;  // about 32 MB of f32 rows
+    ParallelErrors errs;  // an exception must not leave the OpenMP region
 #pragma omp parallel if (parallel)
     {
-      TopK local(kk);
+      TopK local;
       ScanScratch scratch;
+      errs.run([&] { local.reset(kk); });
 #pragma omp for schedule(dynamic, 1)
       for (size_t j = 0; j < pr.size(); ++j)
-        scan_run(codec_, run_of((size_t)pr[j].id), 1, qp.data(), &bias, &local, scratch);
+        errs.run([&] { scan_run(codec_, run_of((size_t)pr[j].id), 1, qp.data(), &bias, &local, scratch); });
 #pragma omp critical(bertrank_ivf_merge)
-      for (const Hit& h : local.items()) heap.push(h.score, h.id, h.loc);
+      errs.run([&] {
+        for (const Hit& h : local.items()) heap.push(h.score, h.id, h.loc);
+      });
     }
+    errs.rethrow();
     finish(0, heap);
     return out;
   }
+  ParallelErrors errs;
 #pragma omp parallel
   {
-    std::vector<float> qp(stride);
+    std::vector<float> qp;
     float bias;
-    TopK heap(kk);
+    TopK heap;
     ScanScratch scratch;
+    errs.run([&] { qp.resize(stride); });
 #pragma omp for schedule(dynamic, 4)
-    for (size_t i = 0; i < nq; ++i) {
-      codec_.prepare_query(queries + i * dim(), qp.data(), &bias);
-      heap.reset(kk);
-      for (const Hit& h : probes[i])
-        scan_run(codec_, run_of((size_t)h.id), 1, qp.data(), &bias, &heap, scratch);
-      finish(i, heap);
-    }
+    for (size_t i = 0; i < nq; ++i)
+      errs.run([&] {
+        codec_.prepare_query(queries + i * dim(), qp.data(), &bias);
+        heap.reset(kk);
+        for (const Hit& h : probes[i])
+          scan_run(codec_, run_of((size_t)h.id), 1, qp.data(), &bias, &heap, scratch);
+        finish(i, heap);
+      });
   }
+  errs.rethrow();
   return out;
 }
 
 void IvfIndex::search(size_t nq, const float* queries, size_t k, float* out_scores,
                       int64_t* out_ids, const SearchParams& params) const {
+  size_mul(nq, k, "search: nq * k");
   auto hits = search_hits(nq, queries, k, params);
   for (size_t i = 0; i < nq; ++i) write_hits(hits[i], k, out_scores + i * k, out_ids + i * k);
 }

@@ -5,6 +5,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "common/checked_size.h"
+
 namespace bertrank::retrieval {
 
 FirstStage parse_first_stage(const std::string& s) {
@@ -23,18 +25,21 @@ std::vector<std::vector<PipelineHit>> run_pipeline(const Index& index, const mod
   if (opt.mode != FirstStage::bm25 && !encoder)
     throw std::invalid_argument("dense and hybrid retrieval need the bi-encoder model");
   if (opt.candidates > 0 && !ce) throw std::invalid_argument("reranking needs a cross-encoder model");
-  const size_t n = queries.size(), depth = std::max(opt.k, opt.candidates);
+  if (opt.k == 0) throw std::invalid_argument("k must be > 0");
+  // No query can have more hits than the index has documents: k and candidates beyond that
+  // change nothing, and capping them bounds memory by the index, not by the request.
+  const size_t n = queries.size(), depth = std::min(std::max(opt.k, opt.candidates), index.size());
   PipelineTimings t;
   std::vector<float> qv;
   auto t0 = clk::now();
   if (opt.mode != FirstStage::bm25) {
-    qv.resize(n * size_t(encoder->dim()));
+    qv.resize(size_mul(n, size_t(encoder->dim()), "queries * dim"));
     encoder->embed(queries, qv.data());
   }
   auto t1 = clk::now();
   t.embed_seconds = secs(t0, t1);
-  std::vector<float> scores(n * depth);
-  std::vector<int64_t> ids(n * depth);
+  std::vector<float> scores(size_mul(n, depth, "queries * depth"));
+  std::vector<int64_t> ids(scores.size());
   if (depth > 0) {
     switch (opt.mode) {
       case FirstStage::dense: index.search_dense(n, qv.data(), depth, scores.data(), ids.data(), opt.search); break;
