@@ -116,6 +116,7 @@ void AtomicFileWriter::discard() {
   fd_ = -1;
   if (!temp_.empty()) ::unlink(temp_.c_str());
   temp_.clear();
+  buf_.clear();
 }
 
 void AtomicFileWriter::fail(const std::string& what, int err) {
@@ -124,31 +125,41 @@ void AtomicFileWriter::fail(const std::string& what, int err) {
   throw std::runtime_error(msg);
 }
 
-void AtomicFileWriter::write(const void* data, size_t n) {
-  if (fd_ < 0) throw std::runtime_error("write to '" + target_ + "' after commit or failure");
-  const uint8_t* p = static_cast<const uint8_t*>(data);
+void AtomicFileWriter::write_fd(const uint8_t* p, size_t n) {
   while (n > 0) {
-    size_t chunk = std::min<size_t>(n, size_t(1) << 24);
-    if (exit_after_ >= 0 && written_ + chunk > uint64_t(exit_after_)) {
-      // Test hook: put exactly exit_after_ bytes on disk, then die as a killed process would.
-      chunk = size_t(uint64_t(exit_after_) - written_);
-      while (chunk > 0) {
-        const ssize_t w = ::write(fd_, p, chunk);
-        if (w <= 0) break;
-        p += w;
-        chunk -= size_t(w);
-      }
-      ::_exit(kSaveTestExitCode);
-    }
-    const ssize_t w = ::write(fd_, p, chunk);
+    const ssize_t w = ::write(fd_, p, std::min<size_t>(n, size_t(1) << 24));
     if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write '" + temp_ + "' (saving '" + target_ + "')", errno);
+      const int err = errno;
+      if (err == EINTR) continue;
+      fail("cannot write '" + temp_ + "' (saving '" + target_ + "')", err);
     }
     p += w;
     n -= size_t(w);
-    written_ += uint64_t(w);
   }
+}
+
+void AtomicFileWriter::flush() {
+  if (!buf_.empty()) write_fd(buf_.data(), buf_.size());
+  buf_.clear();
+}
+
+void AtomicFileWriter::write(const void* data, size_t n) {
+  if (fd_ < 0) throw std::runtime_error("write to '" + target_ + "' after commit or failure");
+  const uint8_t* p = static_cast<const uint8_t*>(data);
+  if (exit_after_ >= 0 && written_ + n > uint64_t(exit_after_)) {
+    // Test hook: put exactly exit_after_ bytes on disk, then die as a killed process would.
+    flush();
+    write_fd(p, size_t(uint64_t(exit_after_) - written_));
+    ::_exit(kSaveTestExitCode);
+  }
+  written_ += n;
+  if (n >= kBufferBytes / 2) {  // large pieces go straight to the file
+    flush();
+    write_fd(p, n);
+    return;
+  }
+  if (buf_.size() + n > kBufferBytes) flush();
+  buf_.insert(buf_.end(), p, p + n);
 }
 
 void AtomicFileWriter::zeros(size_t n) {
@@ -164,12 +175,14 @@ void AtomicFileWriter::pwrite_at(uint64_t offset, const void* data, size_t n) {
   if (fd_ < 0) throw std::runtime_error("write to '" + target_ + "' after commit or failure");
   if (offset > written_ || n > written_ - offset)
     throw std::runtime_error("pwrite_at past the written end of '" + temp_ + "'");
+  flush();
   const uint8_t* p = static_cast<const uint8_t*>(data);
   while (n > 0) {
     const ssize_t w = ::pwrite(fd_, p, n, off_t(offset));
     if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("cannot write '" + temp_ + "' (saving '" + target_ + "')", errno);
+      const int err = errno;
+      if (err == EINTR) continue;
+      fail("cannot write '" + temp_ + "' (saving '" + target_ + "')", err);
     }
     p += w;
     n -= size_t(w);
@@ -179,12 +192,21 @@ void AtomicFileWriter::pwrite_at(uint64_t offset, const void* data, size_t n) {
 
 void AtomicFileWriter::commit() {
   if (fd_ < 0) throw std::runtime_error("commit of '" + target_ + "' after commit or failure");
-  if (::fsync(fd_) != 0) fail("cannot fsync '" + temp_ + "' (saving '" + target_ + "')", errno);
+  flush();
+  if (::fsync(fd_) != 0) {
+    const int err = errno;
+    fail("cannot fsync '" + temp_ + "' (saving '" + target_ + "')", err);
+  }
   const int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0) fail("cannot close '" + temp_ + "' (saving '" + target_ + "')", errno);
-  if (std::rename(temp_.c_str(), target_.c_str()) != 0)
-    fail("cannot rename '" + temp_ + "' to '" + target_ + "'", errno);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    fail("cannot close '" + temp_ + "' (saving '" + target_ + "')", err);
+  }
+  if (std::rename(temp_.c_str(), target_.c_str()) != 0) {
+    const int err = errno;
+    fail("cannot rename '" + temp_ + "' to '" + target_ + "'", err);
+  }
   committed_ = true;
   std::string dir, name;
   split_path(target_, &dir, &name);

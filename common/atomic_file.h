@@ -44,6 +44,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace bertrank {
 
@@ -60,7 +61,8 @@ class AtomicFileWriter {
   AtomicFileWriter(const AtomicFileWriter&) = delete;
   AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
 
-  // Appends n bytes. Throws (and removes the temporary) on a write error, e.g. ENOSPC.
+  // Appends n bytes (small writes are gathered in a 1 MiB buffer). Throws (and removes the
+  // temporary) on a write error, e.g. ENOSPC.
   void write(const void* data, size_t n);
   void zeros(size_t n);
   // Overwrites n bytes at `offset`, which must lie inside what was already written.
@@ -72,14 +74,19 @@ class AtomicFileWriter {
 
   const std::string& target() const { return target_; }
   const std::string& temp_path() const { return temp_; }
-  uint64_t bytes_written() const { return written_; }
+  uint64_t bytes_written() const { return written_; }  // appended so far (buffered or not)
 
  private:
   [[noreturn]] void fail(const std::string& what, int err);
   void discard();
+  void write_fd(const uint8_t* p, size_t n);
+  void flush();
+
+  static constexpr size_t kBufferBytes = size_t(1) << 20;  // small writes are gathered
 
   std::string target_, temp_;
   int fd_ = -1;
+  std::vector<uint8_t> buf_;
   uint64_t written_ = 0;
   int64_t exit_after_ = -1;
   bool committed_ = false;

@@ -212,15 +212,15 @@ json convert_hf_dir(const std::string& hf_dir, const std::string& out_path, cons
                     {"fingerprint", fingerprint},
                     {"converter", "bertrank convert (format 1)"}};
   if (meta["source"]["name"] == "") meta["source"]["name"] = fs::absolute(dir).parent_path().filename().string();
-  write_model_file(out_path, meta, out);
-  // Refuse to report success for a file we cannot load.
-  try {
-    Model::load(out_path);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(out_path, ec);
-    throw;
-  }
+  // Refuse to install a file we cannot load: it is loaded back before it replaces out_path
+  // (deleting out_path after a failed load would destroy a previous or a concurrent good model).
+  write_model_file(out_path, meta, out, [&](const std::string& tmp) {
+    try {
+      Model::load(tmp);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("the converted model does not load, '" + out_path + "' left as it was: " + e.what());
+    }
+  });
   meta.erase("tensors");
   meta["tokenizer"].erase("vocab");
   meta["tokenizer"]["vocab_size"] = tok.vocab.size();

@@ -7,6 +7,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "common/atomic_file.h"
+
 namespace bertrank::model {
 
 namespace {
@@ -31,7 +33,8 @@ std::string shape_str(const std::vector<uint64_t>& shape) {
   return s + "]";
 }
 
-void write_model_file(const std::string& path, const nlohmann::json& meta_in, const std::vector<TensorToWrite>& tensors) {
+void write_model_file(const std::string& path, const nlohmann::json& meta_in, const std::vector<TensorToWrite>& tensors,
+                      const std::function<void(const std::string&)>& check_before_rename) {
   nlohmann::json meta = meta_in;
   nlohmann::json table = nlohmann::json::array();
   std::set<std::string> names;
@@ -65,18 +68,15 @@ void write_model_file(const std::string& path, const nlohmann::json& meta_in, co
   wr_u64(hdr + 40, data_offset);
   wr_u64(hdr + 48, data_size);
 
-  const std::string tmp = path + ".tmp";
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw std::runtime_error("cannot write '" + tmp + "'");
-  bool ok = true;
+  AtomicFileWriter f(path);  // unique temp, fsync, rename, dir fsync; temp removed on error
   uint64_t h = fnv1a64(hdr, 56);
   auto put = [&](const void* p, size_t n) {
     if (n == 0) return;
-    ok = ok && std::fwrite(p, 1, n, f) == n;
+    f.write(p, n);
     h = fnv1a64(static_cast<const uint8_t*>(p), n, h);
   };
   const std::vector<uint8_t> zeros(kBrmAlign, 0);
-  ok = std::fwrite(hdr, 1, kBrmHeaderSize, f) == kBrmHeaderSize;  // checksum patched below
+  f.write(hdr, kBrmHeaderSize);  // checksum patched below
   put(js.data(), js.size());
   put(zeros.data(), size_t(data_offset - kBrmHeaderSize - meta_size));
   uint64_t pos = 0;
@@ -88,15 +88,9 @@ void write_model_file(const std::string& path, const nlohmann::json& meta_in, co
   put(zeros.data(), size_t(data_size - pos));
   uint8_t cs[8];
   wr_u64(cs, h);
-  ok = ok && std::fseek(f, 56, SEEK_SET) == 0 && std::fwrite(cs, 1, 8, f) == 8;
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("error writing '" + tmp + "'");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  f.pwrite_at(56, cs, 8);
+  if (check_before_rename) check_before_rename(f.temp_path());
+  f.commit();
 }
 
 ModelFile ModelFile::open(const std::string& path) {

@@ -53,6 +53,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -75,9 +76,17 @@ struct TensorToWrite {
   const float* data = nullptr;
 };
 
-// Writes a .brm atomically (to "<path>.tmp", then rename). `meta` must not hold "tensors"; the
-// writer adds it. Throws std::runtime_error on I/O errors or duplicate tensor names.
-void write_model_file(const std::string& path, const nlohmann::json& meta, const std::vector<TensorToWrite>& tensors);
+// Writes a .brm atomically through common/atomic_file.h: a unique temporary
+// "<path>.tmp-<pid>-<random>" next to <path>, fsync, rename over <path>, fsync of the directory.
+// Readers and concurrent writers of <path> (two `bertrank convert` to one output) always find a
+// complete, valid model (the last rename wins); a killed write leaves <path> as it was and its
+// temporary is removed by the next write to <path>. `meta` must not hold "tensors"; the writer
+// adds it. If given, `check_before_rename` is called with the complete temporary's path before it
+// replaces <path>; if it throws, the temporary is removed and <path> is untouched (convert uses
+// it to load the result back, so a bad conversion never replaces a good model). Throws
+// std::runtime_error naming the file and errno on I/O errors, or on duplicate tensor names.
+void write_model_file(const std::string& path, const nlohmann::json& meta, const std::vector<TensorToWrite>& tensors,
+                      const std::function<void(const std::string& temp_path)>& check_before_rename = {});
 
 struct TensorRef {
   std::string name;

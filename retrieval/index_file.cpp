@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "common/atomic_file.h"
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "index files are little-endian");
 
 namespace bertrank::retrieval {
@@ -145,32 +147,13 @@ void IndexFileWriter::add_pieces(SectionType type,
 namespace {
 inline size_t align64(size_t x) { return (x + 63) & ~size_t(63); }
 
-struct FdWriter {
-  int fd;
-  std::string path;
+// Appends to the atomic writer and checksums what it appends.
+struct SummingWriter {
+  AtomicFileWriter& out;
   Checksum64 sum;
-  uint64_t written = 0;
-  int64_t exit_after = -1;
-
   void write(const void* data, size_t n) {
-    const uint8_t* p = (const uint8_t*)data;
-    sum.update(p, n);
-    while (n > 0) {
-      size_t chunk = std::min<size_t>(n, size_t(1) << 24);
-      if (exit_after >= 0 && written + chunk > (uint64_t)exit_after) {
-        chunk = (size_t)((uint64_t)exit_after - written);
-        if (chunk) (void)!::write(fd, p, chunk);
-        _exit(86);  // test hook: simulate a crash mid-save
-      }
-      const ssize_t w = ::write(fd, p, chunk);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        throw std::runtime_error("cannot write '" + path + "': " + std::strerror(errno));
-      }
-      p += w;
-      n -= (size_t)w;
-      written += (uint64_t)w;
-    }
+    sum.update(data, n);
+    out.write(data, n);
   }
   void zeros(size_t n) {
     static const uint8_t z[64] = {};
@@ -216,47 +199,20 @@ void IndexFileWriter::write_atomic(const std::string& path) const {
     head.insert(head.end(), e, e + kSectionEntrySize);
   }
 
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  fs::path dir = target.parent_path();
-  if (dir.empty()) dir = ".";
-  const std::string tmp = path + ".tmp-" + std::to_string((long)getpid());
-  FdWriter w;
-  w.path = tmp;
-  if (const char* e = std::getenv("BERTRANK_TEST_SAVE_EXIT_AFTER_BYTES")) w.exit_after = std::atoll(e);
-  w.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w.fd < 0) throw std::runtime_error("cannot create '" + tmp + "': " + std::strerror(errno));
-  try {
-    w.write(head.data(), head.size());
-    size_t at = head.size();
-    for (size_t i = 0; i < sections_.size(); ++i) {
-      w.zeros(offsets[i] - at);
-      for (const auto& p : sections_[i].pieces)
-        if (p.second) w.write(p.first, p.second);
-      at = offsets[i] + sections_[i].size;
-    }
-    w.zeros(file_size - 8 - at);
-    const uint64_t sum = w.sum.digest();
-    w.write(&sum, 8);
-    if (::fsync(w.fd) != 0)
-      throw std::runtime_error("cannot fsync '" + tmp + "': " + std::strerror(errno));
-    if (::close(w.fd) != 0) {
-      w.fd = -1;
-      throw std::runtime_error("cannot close '" + tmp + "': " + std::strerror(errno));
-    }
-    w.fd = -1;
-    if (std::rename(tmp.c_str(), path.c_str()) != 0)
-      throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "': " + std::strerror(errno));
-  } catch (...) {
-    if (w.fd >= 0) ::close(w.fd);
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicFileWriter file(path);  // unique temp, fsync, rename, dir fsync; temp removed on error
+  SummingWriter w{file, {}};
+  w.write(head.data(), head.size());
+  size_t at = head.size();
+  for (size_t i = 0; i < sections_.size(); ++i) {
+    w.zeros(offsets[i] - at);
+    for (const auto& p : sections_[i].pieces)
+      if (p.second) w.write(p.first, p.second);
+    at = offsets[i] + sections_[i].size;
   }
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  w.zeros(file_size - 8 - at);
+  const uint64_t sum = w.sum.digest();
+  file.write(&sum, 8);
+  file.commit();
 }
 
 // ---- reader ---------------------------------------------------------------------------------

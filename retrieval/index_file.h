@@ -39,10 +39,13 @@
 // misaligned / duplicated / unknown, checksum mismatch, counts that disagree with each other,
 // duplicate ids, non-finite quantizer parameters. All arithmetic on sizes is overflow-checked.
 //
-// Saving writes "<path>.tmp-<pid>" in the same directory, fsyncs it, renames it over <path> and
-// fsyncs the directory, so a crash at any point leaves either the old or the new file.
+// Saving goes through common/atomic_file.h: a unique temporary "<path>.tmp-<pid>-<random>" in the
+// same directory, fsync, rename over <path>, fsync of the directory. A crash at any point leaves
+// either the old or the new file; concurrent saves each install a complete file (last one wins);
+// the next save removes temporaries left by killed writers. Saving does not lock: writers that
+// load, modify and save (`bertrank index add/remove`) hold common/file_lock.h around all three.
 // Test hook: BERTRANK_TEST_SAVE_EXIT_AFTER_BYTES=N makes the writer _exit(86) after writing N
-// bytes of the temporary file (simulates a crash mid-save).
+// bytes of the temporary file (simulates a crash mid-save; see atomic_file.h).
 #pragma once
 
 #include <cstddef>
