@@ -3,7 +3,9 @@
 // Every entry point is a `guard(...)` around C++ code: exceptions become status codes and a
 // per-thread message, never cross the boundary. Handles are registered in a process-wide set
 // of live handles with their type, so a NULL, stale (freed) or mistyped handle is reported
-// instead of dereferenced.
+// instead of dereferenced. A call pins the handles it uses (a reference count taken under the
+// registry's lock) for its whole duration; a *_free() that races it unregisters the handle at
+// once (later calls get BERTRANK_ERR_INVALID_HANDLE) and the last pin deletes it.
 #include "bertrank/bertrank.h"
 
 #include <omp.h>
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/parallel.h"
 #include "model/convert.h"
 #include "model/cross_encoder.h"
 #include "model/model.h"
@@ -107,54 +110,103 @@ const char* kind_name(Kind k) {
   return "handle";
 }
 
+// A registered handle: its kind, how many calls are using it now, and whether *_free() was
+// called while they were (the last of them deletes it).
+struct Entry {
+  Kind kind;
+  int pins = 0;
+  bool freed = false;
+  void (*destroy)(void*) = nullptr;
+};
+
 struct Registry {
   std::mutex mu;
-  std::unordered_map<const void*, Kind> live;
+  std::unordered_map<const void*, Entry> live;
 };
 Registry& registry() {
   static Registry* r = new Registry();  // never destroyed: handles may be freed during exit
   return *r;
 }
 
-void register_handle(const void* p, Kind k) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.live[p] = k;
-}
-
-// Throws unless p is a live handle of kind k.
-void check_handle(const void* p, Kind k, const char* what) {
-  if (!p) fail(BERTRANK_ERR_INVALID_HANDLE, std::string(what) + " is NULL");
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  auto it = r.live.find(p);
-  if (it == r.live.end())
-    fail(BERTRANK_ERR_INVALID_HANDLE, std::string(what) + " is not a live " + kind_name(k) +
-                                          " (already freed, or never returned by bertrank)");
-  if (it->second != k)
-    fail(BERTRANK_ERR_INVALID_HANDLE,
-         std::string(what) + " is a " + kind_name(it->second) + ", not a " + kind_name(k));
-}
-
-// Unregisters p if it is a live handle of kind k; false otherwise (nothing to free).
-bool unregister_handle(const void* p, Kind k) {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  auto it = r.live.find(p);
-  if (it == r.live.end() || it->second != k) return false;
-  r.live.erase(it);
-  return true;
+template <typename T>
+void destroy_as(void* p) {
+  delete static_cast<T*>(p);
 }
 
 template <typename T>
-void free_handle(T* p, Kind k, const char* fn) noexcept {
+void register_handle(T* p, Kind k) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live[p] = Entry{k, 0, false, &destroy_as<T>};
+}
+
+// Holds a handle for the duration of one call: the handle cannot be deleted while pinned.
+// Throws unless p is a live handle of kind k.
+template <typename T>
+class Pin {
+ public:
+  Pin(T* p, Kind k, const char* what) : p_(p) {
+    if (!p) fail(BERTRANK_ERR_INVALID_HANDLE, std::string(what) + " is NULL");
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.live.find(p);
+    if (it == r.live.end() || it->second.freed)
+      fail(BERTRANK_ERR_INVALID_HANDLE, std::string(what) + " is not a live " + kind_name(k) +
+                                            " (already freed, or never returned by bertrank)");
+    if (it->second.kind != k)
+      fail(BERTRANK_ERR_INVALID_HANDLE,
+           std::string(what) + " is a " + kind_name(it->second.kind) + ", not a " + kind_name(k));
+    ++it->second.pins;
+  }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+  ~Pin() {
+    void (*destroy)(void*) = nullptr;
+    {
+      Registry& r = registry();
+      std::lock_guard<std::mutex> lock(r.mu);
+      auto it = r.live.find(p_);
+      if (it != r.live.end() && --it->second.pins == 0 && it->second.freed) {
+        destroy = it->second.destroy;
+        r.live.erase(it);
+      }
+    }
+    if (destroy) destroy(const_cast<void*>(static_cast<const void*>(p_)));
+  }
+  T* operator->() const { return p_; }
+  T& operator*() const { return *p_; }
+  T* get() const { return p_; }
+
+ private:
+  T* p_;
+};
+
+// Unregisters p (a live handle of kind k) and deletes it now, or when the last call that has
+// it pinned returns. Reports a pointer that is not a live handle of kind k and ignores it.
+void free_handle(const void* p, Kind k, const char* fn) noexcept {
   if (!p) return;
-  if (!unregister_handle(p, k)) {
+  void (*destroy)(void*) = nullptr;
+  bool known = false;
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    auto it = r.live.find(p);
+    if (it != r.live.end() && it->second.kind == k && !it->second.freed) {
+      known = true;
+      if (it->second.pins == 0) {
+        destroy = it->second.destroy;
+        r.live.erase(it);
+      } else {
+        it->second.freed = true;
+      }
+    }
+  }
+  if (!known) {
     set_error(BERTRANK_ERR_INVALID_HANDLE,
               std::string(fn) + ": not a live " + kind_name(k) + " (freed twice, or never returned by bertrank); ignored");
     return;
   }
-  delete p;
+  if (destroy) destroy(const_cast<void*>(p));
 }
 
 // ---- argument helpers -------------------------------------------------------------------------
@@ -175,13 +227,21 @@ void need_capacity(size_t have, size_t want, const char* what) {
                                             " elements; " + std::to_string(want) + " needed");
 }
 
+// One text: `len` bytes of p, or up to its NUL with BERTRANK_NUL_TERMINATED.
+std::string text_of(const char* p, size_t len, const char* what) {
+  need(p, what);
+  return len == BERTRANK_NUL_TERMINATED ? std::string(p) : std::string(p, len);
+}
+
+// n texts; lengths NULL: each NUL-terminated; else lengths[i] bytes (BERTRANK_NUL_TERMINATED
+// allowed per entry). Embedded NULs are kept.
 std::vector<std::string> to_strings(const char* const* texts, const size_t* lengths, size_t n, const char* what) {
   if (n > 0) need(texts, what);
   std::vector<std::string> v;
   v.reserve(n);
   for (size_t i = 0; i < n; ++i) {
     if (!texts[i]) fail(BERTRANK_ERR_INVALID_ARGUMENT, std::string(what) + "[" + std::to_string(i) + "] is NULL");
-    if (lengths) v.emplace_back(texts[i], lengths[i]);
+    if (lengths && lengths[i] != BERTRANK_NUL_TERMINATED) v.emplace_back(texts[i], lengths[i]);
     else v.emplace_back(texts[i]);
   }
   return v;
@@ -221,15 +281,7 @@ void as_bad_file(F&& f) {
   }
 }
 
-// Sets the calling thread's OpenMP thread count for the scope of one call.
-struct ThreadScope {
-  int saved;
-  explicit ThreadScope(int n) : saved(omp_get_max_threads()) {
-    if (n < 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "num_threads must be >= 0");
-    if (n > 0) omp_set_num_threads(n);
-  }
-  ~ThreadScope() { omp_set_num_threads(saved); }
-};
+using kernels::ThreadScope;  // num_threads of one call, capped at the CPUs (kernels/parallel.h)
 
 model::EmbedOptions embed_options(const bertrank_embed_params& p) {
   if (p.max_length < 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "max_length must be >= 0");
@@ -262,16 +314,18 @@ model::ScoreOptions score_options(const bertrank_score_params& p) {
   return o;
 }
 
-const model::BiEncoder& bi_encoder(const bertrank_model* m, const char* what) {
-  check_handle(m, Kind::model, what);
+using ModelPin = Pin<const bertrank_model>;
+using IndexPin = Pin<bertrank_index>;
+using ConstIndexPin = Pin<const bertrank_index>;
+
+const model::BiEncoder& bi_encoder(const ModelPin& m, const char* what) {
   if (!m->bi)
     fail(BERTRANK_ERR_WRONG_MODEL, std::string(what) + " ('" + m->name +
                                        "') is a cross-encoder; this call needs an embedding model");
   return *m->bi;
 }
 
-const model::CrossEncoder& cross_encoder(const bertrank_model* m, const char* what) {
-  check_handle(m, Kind::model, what);
+const model::CrossEncoder& cross_encoder(const ModelPin& m, const char* what) {
   if (!m->cross)
     fail(BERTRANK_ERR_WRONG_MODEL, std::string(what) + " ('" + m->name +
                                        "') is an embedding model; this call needs a cross-encoder");
@@ -282,20 +336,16 @@ size_t score_width(const model::CrossEncoder& ce, const bertrank_score_params& p
   return p.window_length > 0 ? 1 : size_t(ce.num_labels());
 }
 
-retrieval::Index& index_of(bertrank_index* x, const char* what) {
-  check_handle(x, Kind::index, what);
-  return *x->idx;
-}
-const retrieval::Index& index_of(const bertrank_index* x, const char* what) {
-  check_handle(x, Kind::index, what);
-  return *x->idx;
-}
 
-std::vector<std::string> optional_strings(const char* const* v, size_t n) {
+// n optional texts: v NULL, or v[i] NULL, is "". lengths as for to_strings.
+std::vector<std::string> optional_strings(const char* const* v, const size_t* lengths, size_t n) {
   std::vector<std::string> out(n);
   if (v)
     for (size_t i = 0; i < n; ++i)
-      if (v[i]) out[i] = v[i];
+      if (v[i]) {
+        if (lengths && lengths[i] != BERTRANK_NUL_TERMINATED) out[i].assign(v[i], lengths[i]);
+        else out[i] = v[i];
+      }
   return out;
 }
 
@@ -344,6 +394,8 @@ int bertrank_isa_available(const char* isa) {
   return 0;
 }
 
+int bertrank_max_threads(void) { return kernels::cpu_count(); }
+
 // ---- models -------------------------------------------------------------------------------------
 
 bertrank_model_params bertrank_model_default_params(void) {
@@ -388,7 +440,7 @@ void bertrank_model_free(bertrank_model* m) { free_handle(m, Kind::model, "bertr
 
 bertrank_status bertrank_model_get_info(const bertrank_model* m, bertrank_model_info* info) {
   return guard("bertrank_model_get_info", [&] {
-    check_handle(m, Kind::model, "model");
+    const ModelPin pm(m, Kind::model, "model");
     need(info, "out_info");
     const auto& cfg = m->model->config();
     bertrank_model_info i;
@@ -434,7 +486,8 @@ bertrank_status bertrank_embed(const bertrank_model* m, const char* const* texts
                                const bertrank_embed_params* params, float* out, size_t out_len,
                                uint8_t* out_truncated) {
   return guard("bertrank_embed", [&] {
-    const model::BiEncoder& bi = bi_encoder(m, "model");
+    const ModelPin pm(m, Kind::model, "model");
+    const model::BiEncoder& bi = bi_encoder(pm, "model");
     const model::EmbedOptions eo = embed_options(params ? *params : bertrank_embed_default_params());
     const size_t want = checked_mul(n, size_t(bi.dim()), "n * dim");
     if (n > 0) need(out, "out");
@@ -456,33 +509,36 @@ bertrank_score_params bertrank_score_default_params(void) {
   return p;
 }
 
-bertrank_status bertrank_score(const bertrank_model* m, const char* query, const char* const* docs,
+bertrank_status bertrank_score(const bertrank_model* m, const char* query, size_t query_len, const char* const* docs,
                                const size_t* doc_lengths, size_t n, const bertrank_score_params* params, float* out,
                                size_t out_len) {
   return guard("bertrank_score", [&] {
-    const model::CrossEncoder& ce = cross_encoder(m, "model");
+    const ModelPin pm(m, Kind::model, "model");
+    const model::CrossEncoder& ce = cross_encoder(pm, "model");
     const bertrank_score_params p = params ? *params : bertrank_score_default_params();
     const model::ScoreOptions so = score_options(p);
-    need(query, "query");
+    const std::string q = text_of(query, query_len, "query");
     const size_t want = checked_mul(n, score_width(ce, p), "n * num_labels");
     if (n > 0) need(out, "out");
     need_capacity(out_len, want, "out");
     std::vector<std::string> d = to_strings(docs, doc_lengths, n, "docs");
     if (n == 0) return;
-    ce.score(query, d, out, nullptr, so);
+    ce.score(q, d, out, nullptr, so);
   });
 }
 
-bertrank_status bertrank_score_pairs(const bertrank_model* m, const char* const* a, const char* const* b, size_t n,
+bertrank_status bertrank_score_pairs(const bertrank_model* m, const char* const* a, const size_t* a_lengths,
+                                     const char* const* b, const size_t* b_lengths, size_t n,
                                      const bertrank_score_params* params, float* out, size_t out_len) {
   return guard("bertrank_score_pairs", [&] {
-    const model::CrossEncoder& ce = cross_encoder(m, "model");
+    const ModelPin pm(m, Kind::model, "model");
+    const model::CrossEncoder& ce = cross_encoder(pm, "model");
     const bertrank_score_params p = params ? *params : bertrank_score_default_params();
     const model::ScoreOptions so = score_options(p);
     const size_t want = checked_mul(n, score_width(ce, p), "n * num_labels");
     if (n > 0) need(out, "out");
     need_capacity(out_len, want, "out");
-    std::vector<std::string> va = to_strings(a, nullptr, n, "a"), vb = to_strings(b, nullptr, n, "b");
+    std::vector<std::string> va = to_strings(a, a_lengths, n, "a"), vb = to_strings(b, b_lengths, n, "b");
     if (n == 0) return;
     std::vector<std::pair<std::string, std::string>> pairs(n);
     for (size_t i = 0; i < n; ++i) pairs[i] = {std::move(va[i]), std::move(vb[i])};
@@ -513,10 +569,10 @@ bertrank_status bertrank_model_tokenizer(const bertrank_model* m, bertrank_token
   return guard("bertrank_model_tokenizer", [&] {
     need(out, "out_tokenizer");
     *out = nullptr;
-    check_handle(m, Kind::model, "model");
+    const ModelPin pm(m, Kind::model, "model");
     auto h = std::make_unique<bertrank_tokenizer>();
     // Shares ownership of the model: the tokenizer handle may outlive the model handle.
-    h->tok = std::shared_ptr<const tokenizer::WordPieceTokenizer>(m->model, &m->model->tokenizer());
+    h->tok = std::shared_ptr<const tokenizer::WordPieceTokenizer>(pm->model, &pm->model->tokenizer());
     register_handle(h.get(), Kind::tokenizer);
     *out = h.release();
   });
@@ -524,17 +580,18 @@ bertrank_status bertrank_model_tokenizer(const bertrank_model* m, bertrank_token
 
 void bertrank_tokenizer_free(bertrank_tokenizer* t) { free_handle(t, Kind::tokenizer, "bertrank_tokenizer_free"); }
 
-bertrank_status bertrank_tokenize(const bertrank_tokenizer* t, const char* text, const char* text_pair, int max_length,
-                                  int32_t* ids, int32_t* type_ids, int32_t* offsets, size_t capacity,
-                                  size_t* out_len) {
+bertrank_status bertrank_tokenize(const bertrank_tokenizer* t, const char* text, size_t text_len, const char* text_pair,
+                                  size_t pair_len, int max_length, int32_t* ids, int32_t* type_ids, int32_t* offsets,
+                                  size_t capacity, size_t* out_len) {
   return guard("bertrank_tokenize", [&] {
-    check_handle(t, Kind::tokenizer, "tokenizer");
-    need(text, "text");
+    const Pin<const bertrank_tokenizer> pt(t, Kind::tokenizer, "tokenizer");
+    const std::string a = text_of(text, text_len, "text");
     need(out_len, "out_len");
     if (max_length < 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "max_length must be >= 0");
     tokenizer::EncodeOptions eo;
     eo.max_length = max_length;
-    const tokenizer::Encoding e = text_pair ? t->tok->encode_pair(text, text_pair, eo) : t->tok->encode(text, eo);
+    const tokenizer::Encoding e = text_pair ? pt->tok->encode_pair(a, text_of(text_pair, pair_len, "text_pair"), eo)
+                                            : pt->tok->encode(a, eo);
     *out_len = e.size();
     need_capacity(capacity, e.size(), "ids");
     if (e.size() > 0) need(ids, "ids");
@@ -569,7 +626,8 @@ bertrank_status bertrank_index_create(const bertrank_model* m, const bertrank_in
   return guard("bertrank_index_create", [&] {
     need(out, "out_index");
     *out = nullptr;
-    const model::BiEncoder& bi = bi_encoder(m, "model");
+    const ModelPin pm(m, Kind::model, "model");
+    const model::BiEncoder& bi = bi_encoder(pm, "model");
     const bertrank_index_params p = params ? *params : bertrank_index_default_params();
     retrieval::IndexOptions o;
     switch (enum_value(p.type)) {
@@ -591,7 +649,7 @@ bertrank_status bertrank_index_create(const bertrank_model* m, const bertrank_in
     o.nlist = p.nlist;
     o.nprobe = p.nprobe;
     auto h = std::make_unique<bertrank_index>();
-    h->idx.emplace(size_t(bi.dim()), o, m->fingerprint, m->path);
+    h->idx.emplace(size_t(bi.dim()), o, pm->fingerprint, pm->path);
     register_handle(h.get(), Kind::index);
     *out = h.release();
   });
@@ -613,7 +671,8 @@ bertrank_status bertrank_index_load(const char* path, int mmap, bertrank_index**
 
 bertrank_status bertrank_index_save(const bertrank_index* x, const char* path) {
   return guard("bertrank_index_save", [&] {
-    const retrieval::Index& idx = index_of(x, "index");
+    const ConstIndexPin px(x, Kind::index, "index");
+    const retrieval::Index& idx = *px->idx;
     need(path, "path");
     try {
       idx.save(path);
@@ -626,17 +685,19 @@ bertrank_status bertrank_index_save(const bertrank_index* x, const char* path) {
 void bertrank_index_free(bertrank_index* x) { free_handle(x, Kind::index, "bertrank_index_free"); }
 
 bertrank_status bertrank_index_add_texts(bertrank_index* x, const bertrank_model* m, const int64_t* ids,
-                                         const char* const* texts, const char* const* metas, size_t n,
-                                         const bertrank_embed_params* params) {
+                                         const char* const* texts, const size_t* text_lengths,
+                                         const char* const* metas, size_t n, const bertrank_embed_params* params) {
   return guard("bertrank_index_add_texts", [&] {
-    retrieval::Index& idx = index_of(x, "index");
-    const model::BiEncoder& bi = bi_encoder(m, "model");
-    idx.check_model(m->fingerprint);
+    const IndexPin px(x, Kind::index, "index");
+    retrieval::Index& idx = *px->idx;
+    const ModelPin pm(m, Kind::model, "model");
+    const model::BiEncoder& bi = bi_encoder(pm, "model");
+    idx.check_model(pm->fingerprint);
     const model::EmbedOptions eo = embed_options(params ? *params : bertrank_embed_default_params());
     if (n == 0) return;
     need(ids, "ids");
-    std::vector<std::string> t = to_strings(texts, nullptr, n, "texts");
-    std::vector<std::string> me = optional_strings(metas, n);
+    std::vector<std::string> t = to_strings(texts, text_lengths, n, "texts");
+    std::vector<std::string> me = optional_strings(metas, nullptr, n);
     std::vector<float> v(checked_mul(n, size_t(bi.dim()), "n * dim"));
     bi.embed(t, v.data(), nullptr, eo);
     idx.add(n, v.data(), ids, t.data(), me.data());
@@ -645,28 +706,32 @@ bertrank_status bertrank_index_add_texts(bertrank_index* x, const bertrank_model
 
 bertrank_status bertrank_index_check_model(const bertrank_index* x, const bertrank_model* m) {
   return guard("bertrank_index_check_model", [&] {
-    const retrieval::Index& idx = index_of(x, "index");
-    bi_encoder(m, "model");
-    idx.check_model(m->fingerprint);
+    const ConstIndexPin px(x, Kind::index, "index");
+    const ModelPin pm(m, Kind::model, "model");
+    bi_encoder(pm, "model");
+    px->idx->check_model(pm->fingerprint);
   });
 }
 
 bertrank_status bertrank_index_add_vectors(bertrank_index* x, const int64_t* ids, const float* vectors,
-                                           const char* const* texts, const char* const* metas, size_t n) {
+                                           const char* const* texts, const size_t* text_lengths,
+                                           const char* const* metas, size_t n) {
   return guard("bertrank_index_add_vectors", [&] {
-    retrieval::Index& idx = index_of(x, "index");
+    const IndexPin px(x, Kind::index, "index");
+    retrieval::Index& idx = *px->idx;
     if (n == 0) return;
     need(ids, "ids");
     need(vectors, "vectors");
     checked_mul(n, idx.dim(), "n * dim");
-    std::vector<std::string> t = optional_strings(texts, n), me = optional_strings(metas, n);
+    std::vector<std::string> t = optional_strings(texts, text_lengths, n), me = optional_strings(metas, nullptr, n);
     idx.add(n, vectors, ids, t.data(), me.data());
   });
 }
 
 bertrank_status bertrank_index_remove(bertrank_index* x, const int64_t* ids, size_t n, size_t* out_removed) {
   return guard("bertrank_index_remove", [&] {
-    retrieval::Index& idx = index_of(x, "index");
+    const IndexPin px(x, Kind::index, "index");
+    retrieval::Index& idx = *px->idx;
     if (n > 0) need(ids, "ids");
     const size_t r = n ? idx.remove(n, ids) : 0;
     if (out_removed) *out_removed = r;
@@ -675,25 +740,27 @@ bertrank_status bertrank_index_remove(bertrank_index* x, const int64_t* ids, siz
 
 size_t bertrank_index_size(const bertrank_index* x) {
   size_t n = 0;
-  guard("bertrank_index_size", [&] { n = index_of(x, "index").size(); });
+  guard("bertrank_index_size", [&] { n = ConstIndexPin(x, Kind::index, "index")->idx->size(); });
   return n;
 }
 
 int bertrank_index_dim(const bertrank_index* x) {
   int d = 0;
-  guard("bertrank_index_dim", [&] { d = int(index_of(x, "index").dim()); });
+  guard("bertrank_index_dim", [&] { d = int(ConstIndexPin(x, Kind::index, "index")->idx->dim()); });
   return d;
 }
 
 const char* bertrank_index_model_path(const bertrank_index* x) {
   const char* p = nullptr;
-  guard("bertrank_index_model_path", [&] { p = index_of(x, "index").model_path().c_str(); });
+  guard("bertrank_index_model_path",
+        [&] { p = ConstIndexPin(x, Kind::index, "index")->idx->model_path().c_str(); });
   return p;
 }
 
 bertrank_status bertrank_index_set_model_path(bertrank_index* x, const char* path) {
   return guard("bertrank_index_set_model_path", [&] {
-    retrieval::Index& idx = index_of(x, "index");
+    const IndexPin px(x, Kind::index, "index");
+    retrieval::Index& idx = *px->idx;
     need(path, "path");
     std::error_code ec;
     auto abs = std::filesystem::absolute(path, ec);
@@ -701,12 +768,14 @@ bertrank_status bertrank_index_set_model_path(bertrank_index* x, const char* pat
   });
 }
 
-bertrank_status bertrank_index_document(const bertrank_index* x, int64_t id, const char** text, const char** meta) {
+bertrank_status bertrank_index_document(const bertrank_index* x, int64_t id, const char** text, size_t* text_len,
+                                        const char** meta) {
   return guard("bertrank_index_document", [&] {
-    const retrieval::Index& idx = index_of(x, "index");
-    const retrieval::Document* d = idx.doc(id);
+    const ConstIndexPin px(x, Kind::index, "index");
+    const retrieval::Document* d = px->idx->doc(id);
     if (!d) fail(BERTRANK_ERR_INVALID_ARGUMENT, "no document with id " + std::to_string(id));
     if (text) *text = d->text.c_str();
+    if (text_len) *text_len = d->text.size();
     if (meta) *meta = d->meta.c_str();
   });
 }
@@ -723,10 +792,12 @@ bertrank_search_params bertrank_search_default_params(void) {
 }
 
 bertrank_status bertrank_search(const bertrank_index* x, const bertrank_model* encoder, const bertrank_model* reranker,
-                                const char* const* queries, size_t nq, const bertrank_search_params* params,
-                                bertrank_hit* out, size_t out_len, bertrank_timings* timings) {
+                                const char* const* queries, const size_t* query_lengths, size_t nq,
+                                const bertrank_search_params* params, bertrank_hit* out, size_t out_len,
+                                bertrank_timings* timings) {
   return guard("bertrank_search", [&] {
-    const retrieval::Index& idx = index_of(x, "index");
+    const ConstIndexPin px(x, Kind::index, "index");
+    const retrieval::Index& idx = *px->idx;
     const bertrank_search_params p = params ? *params : bertrank_search_default_params();
     retrieval::PipelineOptions o;
     switch (enum_value(p.mode)) {
@@ -742,21 +813,23 @@ bertrank_status bertrank_search(const bertrank_index* x, const bertrank_model* e
     o.search.rescore_factor = p.rescore_factor;
     o.rerank = score_options(p.rerank);
     const model::BiEncoder* bi = nullptr;
+    std::optional<ModelPin> pe, pr;
     if (o.mode != retrieval::FirstStage::bm25) {
-      bi = &bi_encoder(encoder, "encoder");
-      idx.check_model(encoder->fingerprint);
+      pe.emplace(encoder, Kind::model, "encoder");
+      bi = &bi_encoder(*pe, "encoder");
+      idx.check_model((*pe)->fingerprint);
     } else if (encoder) {
-      check_handle(encoder, Kind::model, "encoder");
+      pe.emplace(encoder, Kind::model, "encoder");
     }
     if ((o.mode == retrieval::FirstStage::bm25 || o.mode == retrieval::FirstStage::hybrid) && !idx.bm25())
       fail(BERTRANK_ERR_INVALID_ARGUMENT, "the index has no BM25 part (build it with bm25 = 1)");
     const model::CrossEncoder* ce = nullptr;
-    if (p.candidates > 0) ce = &cross_encoder(reranker, "reranker");
-    else if (reranker) check_handle(reranker, Kind::model, "reranker");
+    if (p.candidates > 0 || reranker) pr.emplace(reranker, Kind::model, "reranker");
+    if (p.candidates > 0) ce = &cross_encoder(*pr, "reranker");
     const size_t want = checked_mul(nq, p.k, "nq * k");
     if (nq > 0) need(out, "out");
     need_capacity(out_len, want, "out");
-    std::vector<std::string> q = to_strings(queries, nullptr, nq, "queries");
+    std::vector<std::string> q = to_strings(queries, query_lengths, nq, "queries");
     ThreadScope ts(p.num_threads);
     retrieval::PipelineTimings t;
     auto res = retrieval::run_pipeline(idx, bi, ce, q, o, &t);

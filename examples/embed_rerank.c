@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   if (!emb) return 1;
   if (bertrank_embed(enc, texts, NULL, N + 1, NULL, emb, (N + 1) * d, NULL) != BERTRANK_OK)
     return fail("embed");
-  if (bertrank_score(ce, query, docs, NULL, N, NULL, scores, N) != BERTRANK_OK) return fail("score");
+  if (bertrank_score(ce, query, BERTRANK_NUL_TERMINATED, docs, NULL, N, NULL, scores, N) != BERTRANK_OK) return fail("score");
 
   printf("query: %s\n", query);
   for (int i = 0; i < N; ++i) {

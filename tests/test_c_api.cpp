@@ -129,7 +129,7 @@ TEST(CApi, ScoreMatchesInternalApi) {
   std::vector<float> out(4);
   bertrank_score_params sp = bertrank_score_default_params();
   sp.activation = BERTRANK_ACTIVATION_SOFTMAX;
-  ASSERT_EQ(bertrank_score(m.cross, "hello", docs, nullptr, 2, &sp, out.data(), out.size()), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_score(m.cross, "hello", BERTRANK_NUL_TERMINATED, docs, nullptr, 2, &sp, out.data(), out.size()), BERTRANK_OK) << last();
   auto model = bertrank::model::Model::load(files().cross);
   bertrank::model::CrossEncoder ce(model);
   bertrank::model::ScoreOptions so;
@@ -141,7 +141,7 @@ TEST(CApi, ScoreMatchesInternalApi) {
 
   const char* a[] = {"hello", "hello"};
   std::vector<float> pairs(4);
-  ASSERT_EQ(bertrank_score_pairs(m.cross, a, docs, 2, &sp, pairs.data(), pairs.size()), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_score_pairs(m.cross, a, nullptr, docs, nullptr, 2, &sp, pairs.data(), pairs.size()), BERTRANK_OK) << last();
   EXPECT_EQ(pairs, out);
 }
 
@@ -150,7 +150,7 @@ TEST(CApi, TokenizeMatchesInternalTokenizer) {
   ASSERT_EQ(bertrank_tokenizer_load(files().embed.c_str(), &t), BERTRANK_OK) << last();
   int32_t ids[32], types[32], offs[64];
   size_t n = 0;
-  ASSERT_EQ(bertrank_tokenize(t, "Hello worlds", "the a", 0, ids, types, offs, 32, &n), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_tokenize(t, "Hello worlds", BERTRANK_NUL_TERMINATED, "the a", BERTRANK_NUL_TERMINATED, 0, ids, types, offs, 32, &n), BERTRANK_OK) << last();
   auto tok = bertrank::model::load_model_tokenizer(files().embed);
   auto e = tok.encode_pair("Hello worlds", "the a");
   ASSERT_EQ(n, e.size());
@@ -162,7 +162,7 @@ TEST(CApi, TokenizeMatchesInternalTokenizer) {
   }
   // Too small: the needed length is reported, nothing written.
   int32_t small[2] = {-7, -7};
-  EXPECT_EQ(bertrank_tokenize(t, "Hello worlds", "the a", 0, small, nullptr, nullptr, 2, &n),
+  EXPECT_EQ(bertrank_tokenize(t, "Hello worlds", BERTRANK_NUL_TERMINATED, "the a", BERTRANK_NUL_TERMINATED, 0, small, nullptr, nullptr, 2, &n),
             BERTRANK_ERR_BUFFER_TOO_SMALL);
   EXPECT_EQ(n, e.size());
   EXPECT_EQ(small[0], -7);
@@ -175,7 +175,7 @@ TEST(CApi, TokenizeMatchesInternalTokenizer) {
   ASSERT_EQ(bertrank_model_tokenizer(m.embed, &mt), BERTRANK_OK) << last();
   bertrank_model_free(m.embed);
   m.embed = nullptr;
-  ASSERT_EQ(bertrank_tokenize(mt, "hello", nullptr, 0, ids, nullptr, nullptr, 32, &n), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_tokenize(mt, "hello", BERTRANK_NUL_TERMINATED, nullptr, 0, 0, ids, nullptr, nullptr, 32, &n), BERTRANK_OK) << last();
   EXPECT_EQ(n, 3u);
   bertrank_tokenizer_free(mt);
 }
@@ -244,10 +244,10 @@ TEST(CApi, BadArgumentsAndBuffers) {
   bertrank_score_params sp = bertrank_score_default_params();
   const int bad_activation = 42;  // what a C caller can store; static_cast would be UB in C++
   std::memcpy(&sp.activation, &bad_activation, sizeof bad_activation);
-  EXPECT_EQ(bertrank_score(m.cross, "q", texts, nullptr, 2, &sp, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bertrank_score(m.cross, "q", BERTRANK_NUL_TERMINATED, texts, nullptr, 2, &sp, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
   EXPECT_NE(last().find("unknown activation 42"), std::string::npos) << last();
-  EXPECT_EQ(bertrank_score(m.cross, "q", texts, nullptr, 2, nullptr, out.data(), 3), BERTRANK_ERR_BUFFER_TOO_SMALL);
-  EXPECT_EQ(bertrank_score(m.cross, nullptr, texts, nullptr, 2, nullptr, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bertrank_score(m.cross, "q", BERTRANK_NUL_TERMINATED, texts, nullptr, 2, nullptr, out.data(), 3), BERTRANK_ERR_BUFFER_TOO_SMALL);
+  EXPECT_EQ(bertrank_score(m.cross, nullptr, BERTRANK_NUL_TERMINATED, texts, nullptr, 2, nullptr, out.data(), 16), BERTRANK_ERR_INVALID_ARGUMENT);
 
   bertrank_model_params mp = bertrank_model_default_params();
   const int bad_precision = 9;
@@ -264,7 +264,7 @@ TEST(CApi, WrongModelKind) {
   float out[8];
   EXPECT_EQ(bertrank_embed(m.cross, texts, nullptr, 1, nullptr, out, 8, nullptr), BERTRANK_ERR_WRONG_MODEL);
   EXPECT_NE(last().find("is a cross-encoder; this call needs an embedding model"), std::string::npos) << last();
-  EXPECT_EQ(bertrank_score(m.embed, "q", texts, nullptr, 1, nullptr, out, 8), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_EQ(bertrank_score(m.embed, "q", BERTRANK_NUL_TERMINATED, texts, nullptr, 1, nullptr, out, 8), BERTRANK_ERR_WRONG_MODEL);
   EXPECT_NE(last().find("is an embedding model; this call needs a cross-encoder"), std::string::npos) << last();
   bertrank_index* idx = nullptr;
   EXPECT_EQ(bertrank_index_create(m.cross, nullptr, &idx), BERTRANK_ERR_WRONG_MODEL);
@@ -297,16 +297,16 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
   const int64_t ids[] = {10, 20, 30};
   const char* docs[] = {"hello world", "the a", "worlds, worlds."};
   const char* metas[] = {"{\"k\":1}", nullptr, ""};
-  ASSERT_EQ(bertrank_index_add_texts(idx, m.embed, ids, docs, metas, 3, nullptr), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_index_add_texts(idx, m.embed, ids, docs, nullptr, metas, 3, nullptr), BERTRANK_OK) << last();
   EXPECT_EQ(bertrank_index_size(idx), 3u);
   // A repeated id: refused, nothing added.
-  EXPECT_EQ(bertrank_index_add_texts(idx, m.embed, ids, docs, nullptr, 1, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bertrank_index_add_texts(idx, m.embed, ids, docs, nullptr, nullptr, 1, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(bertrank_index_size(idx), 3u);
   const char *text = nullptr, *meta = nullptr;
-  ASSERT_EQ(bertrank_index_document(idx, 10, &text, &meta), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_index_document(idx, 10, &text, nullptr, &meta), BERTRANK_OK) << last();
   EXPECT_STREQ(text, "hello world");
   EXPECT_STREQ(meta, "{\"k\":1}");
-  EXPECT_EQ(bertrank_index_document(idx, 99, &text, &meta), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bertrank_index_document(idx, 99, &text, nullptr, &meta), BERTRANK_ERR_INVALID_ARGUMENT);
 
   const std::string path = files().dir + "/idx.bri";
   ASSERT_EQ(bertrank_index_save(idx, path.c_str()), BERTRANK_OK) << last();
@@ -321,7 +321,7 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
   sp.k = 3;
   sp.mode = BERTRANK_SEARCH_HYBRID;
   std::vector<bertrank_hit> hits(6);
-  ASSERT_EQ(bertrank_search(back, m.embed, nullptr, queries, 2, &sp, hits.data(), hits.size(), nullptr), BERTRANK_OK)
+  ASSERT_EQ(bertrank_search(back, m.embed, nullptr, queries, nullptr, 2, &sp, hits.data(), hits.size(), nullptr), BERTRANK_OK)
       << last();
   EXPECT_EQ(hits[0].id, 10);  // the exact text, first in both lists
   for (const auto& h : hits) EXPECT_EQ(h.reranked, 0);
@@ -329,7 +329,7 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
   // Rerank all 3 candidates: scores are the cross-encoder's first logit, sorted.
   sp.candidates = 3;
   bertrank_timings tm;
-  ASSERT_EQ(bertrank_search(back, m.embed, m.cross, queries, 2, &sp, hits.data(), hits.size(), &tm), BERTRANK_OK)
+  ASSERT_EQ(bertrank_search(back, m.embed, m.cross, queries, nullptr, 2, &sp, hits.data(), hits.size(), &tm), BERTRANK_OK)
       << last();
   for (size_t q = 0; q < 2; ++q) {
     for (size_t j = 0; j < 3; ++j) {
@@ -337,9 +337,9 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
       ASSERT_GE(h.id, 0);
       EXPECT_EQ(h.reranked, 1);
       const char* d = nullptr;
-      ASSERT_EQ(bertrank_index_document(back, h.id, &d, nullptr), BERTRANK_OK);
+      ASSERT_EQ(bertrank_index_document(back, h.id, &d, nullptr, nullptr), BERTRANK_OK);
       float s[2];
-      ASSERT_EQ(bertrank_score(m.cross, queries[q], &d, nullptr, 1, nullptr, s, 2), BERTRANK_OK);
+      ASSERT_EQ(bertrank_score(m.cross, queries[q], BERTRANK_NUL_TERMINATED, &d, nullptr, 1, nullptr, s, 2), BERTRANK_OK);
       EXPECT_EQ(h.score, s[0]);
       if (j) {
         EXPECT_GE(hits[q * 3 + j - 1].score, h.score);
@@ -350,15 +350,15 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
 
   // Misuse: rerank without a cross-encoder, rerank with the bi-encoder, a small buffer,
   // k = 0, BM25 on an index without BM25, an index searched with another model.
-  EXPECT_EQ(bertrank_search(back, m.embed, nullptr, queries, 2, &sp, hits.data(), hits.size(), nullptr),
+  EXPECT_EQ(bertrank_search(back, m.embed, nullptr, queries, nullptr, 2, &sp, hits.data(), hits.size(), nullptr),
             BERTRANK_ERR_INVALID_HANDLE);
   EXPECT_NE(last().find("reranker is NULL"), std::string::npos) << last();
-  EXPECT_EQ(bertrank_search(back, m.embed, m.embed, queries, 2, &sp, hits.data(), hits.size(), nullptr),
+  EXPECT_EQ(bertrank_search(back, m.embed, m.embed, queries, nullptr, 2, &sp, hits.data(), hits.size(), nullptr),
             BERTRANK_ERR_WRONG_MODEL);
-  EXPECT_EQ(bertrank_search(back, m.embed, m.cross, queries, 2, &sp, hits.data(), 5, nullptr),
+  EXPECT_EQ(bertrank_search(back, m.embed, m.cross, queries, nullptr, 2, &sp, hits.data(), 5, nullptr),
             BERTRANK_ERR_BUFFER_TOO_SMALL);
   sp.k = 0;
-  EXPECT_EQ(bertrank_search(back, m.embed, m.cross, queries, 2, &sp, hits.data(), hits.size(), nullptr),
+  EXPECT_EQ(bertrank_search(back, m.embed, m.cross, queries, nullptr, 2, &sp, hits.data(), hits.size(), nullptr),
             BERTRANK_ERR_INVALID_ARGUMENT);
 
   TinyModel other;
@@ -368,8 +368,8 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
   bertrank_model* om = nullptr;
   ASSERT_EQ(bertrank_model_load(other_path.c_str(), nullptr, &om), BERTRANK_OK) << last();
   sp = bertrank_search_default_params();
-  EXPECT_EQ(bertrank_search(back, om, nullptr, queries, 2, &sp, hits.data(), 20, nullptr), BERTRANK_ERR_WRONG_MODEL);
-  EXPECT_EQ(bertrank_index_add_texts(back, om, ids, docs, nullptr, 1, nullptr), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_EQ(bertrank_search(back, om, nullptr, queries, nullptr, 2, &sp, hits.data(), 20, nullptr), BERTRANK_ERR_WRONG_MODEL);
+  EXPECT_EQ(bertrank_index_add_texts(back, om, ids, docs, nullptr, nullptr, 1, nullptr), BERTRANK_ERR_WRONG_MODEL);
   EXPECT_EQ(bertrank_index_check_model(back, om), BERTRANK_ERR_WRONG_MODEL);
   EXPECT_NE(last().find("sha256:other"), std::string::npos) << last();
   EXPECT_EQ(bertrank_index_check_model(back, m.embed), BERTRANK_OK) << last();
@@ -378,7 +378,7 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
   bertrank_index* plain = nullptr;
   ASSERT_EQ(bertrank_index_create(m.embed, nullptr, &plain), BERTRANK_OK) << last();
   sp.mode = BERTRANK_SEARCH_BM25;
-  EXPECT_EQ(bertrank_search(plain, nullptr, nullptr, queries, 2, &sp, hits.data(), 20, nullptr),
+  EXPECT_EQ(bertrank_search(plain, nullptr, nullptr, queries, nullptr, 2, &sp, hits.data(), 20, nullptr),
             BERTRANK_ERR_INVALID_ARGUMENT);
   EXPECT_NE(last().find("no BM25"), std::string::npos) << last();
 

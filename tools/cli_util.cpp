@@ -1,5 +1,7 @@
 #include "tools/cli_util.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -45,8 +47,18 @@ bertrank_search_mode parse_mode(const std::string& s) {
 }
 
 void add_threads_option(CLI::App* cmd, int& threads) {
-  cmd->add_option("-t,--threads", threads, "Threads (default: all; OMP_NUM_THREADS also works)")
-      ->check(CLI::NonNegativeNumber);
+  const int cap = bertrank_max_threads();
+  cmd->add_option("-t,--threads", threads,
+                  "Threads (default: all CPUs; OMP_NUM_THREADS also works; capped at the " + std::to_string(cap) +
+                      " CPUs)")
+      ->check(CLI::NonNegativeNumber)
+      ->each([cap](const std::string& v) {
+        char* end = nullptr;
+        const double n = std::strtod(v.c_str(), &end);
+        if (n > cap)
+          std::fprintf(stderr, "warning: --threads %s is more than the %d CPUs of this machine; using %d\n", v.c_str(),
+                       cap, cap);
+      });
 }
 
 void add_precision_option(CLI::App* cmd, std::string& precision) {

@@ -43,21 +43,25 @@ void add_search_command(CLI::App& app) {
   auto* q = cmd->add_option("-q,--query", a->queries, "Query text (repeatable)");
   auto* qf = cmd->add_option("--queries", a->queries_file, "File with one query per line");
   q->excludes(qf);
-  cmd->add_option("-k,--top-k", a->k, "Hits per query (default 10)");
+  cmd->add_option("-k,--top-k", a->k, "Hits per query (default 10; more than the index holds gives all of them)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--mode", a->mode, "dense (bi-encoder), bm25, or hybrid (reciprocal rank fusion)")
       ->check(CLI::IsMember({"dense", "bm25", "hybrid"}));
   cmd->add_option("--nprobe", a->nprobe, "IVF lists to visit (default: the index's)");
   cmd->add_option("--rescore-factor", a->rescore_factor, "int8: re-score the best k*F exactly (default 8)");
   cmd->add_option("-m,--model", a->model, "Model file, if it moved since the index was built");
   cmd->add_option("--rerank", a->rerank, "Cross-encoder model (.brm) to rerank the first stage's top candidates");
-  cmd->add_option("--candidates", a->candidates, "First-stage hits to rerank (default 50)");
+  auto* cand = cmd->add_option("--candidates", a->candidates, "First-stage hits to rerank (default 50; > 0; needs --rerank)")
+                   ->check(CLI::PositiveNumber);
   cmd->add_option("--activation", a->activation, "Cross-encoder score: none (raw logits), sigmoid, softmax")
       ->check(CLI::IsMember({"none", "sigmoid", "softmax"}));
   add_threads_option(cmd, a->threads);
   add_precision_option(cmd, a->precision);
   cmd->add_flag("--mmap", a->mmap, "Map the index instead of reading it into memory");
   cmd->add_flag("--timings", a->timings, "Print the time of each stage to stderr");
-  cmd->callback([a] {
+  cmd->callback([a, cand] {
+    if (cand->count() > 0 && a->rerank.empty())
+      throw std::invalid_argument("--candidates needs --rerank (the cross-encoder that reranks them)");
     using clk = std::chrono::steady_clock;
     std::vector<std::string> queries = a->queries;
     if (!a->queries_file.empty())
@@ -80,7 +84,7 @@ void add_search_command(CLI::App& app) {
     if (sp.mode != BERTRANK_SEARCH_BM25) enc = load_index_model(idx.get(), a->model, a->precision);
     if (!a->rerank.empty()) {
       ce = load_model(a->rerank, a->precision);
-      sp.candidates = std::max<size_t>(a->candidates, 1);
+      sp.candidates = a->candidates;  // > 0 (checked); capped at the index size by the pipeline
     }
     const double t_model = secs(m0, clk::now());
     bertrank_timings pt{};
@@ -93,11 +97,12 @@ void add_search_command(CLI::App& app) {
         h["score"] = hit.score;
         h["first_stage_score"] = hit.first_stage_score;
         const char *text = nullptr, *meta = nullptr;
-        if (bertrank_index_document(idx.get(), hit.id, &text, &meta) == BERTRANK_OK) {
-          h["text"] = text;
+        size_t text_len = 0;
+        if (bertrank_index_document(idx.get(), hit.id, &text, &text_len, &meta) == BERTRANK_OK) {
+          h["text"] = std::string(text, text_len);
           if (meta && *meta) h["meta"] = nlohmann::json::parse(meta);
         }
-        std::cout << h.dump() << "\n";
+        std::cout << h.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";  // never throws on stored bytes
       }
     std::cout.flush();
     if (a->timings)

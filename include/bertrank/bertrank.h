@@ -24,12 +24,23 @@
  *     allocator has since reused the address for a new handle of the same type. *_free(NULL)
  *     does nothing; freeing an unknown or already freed pointer is ignored and reported by
  *     bertrank_last_error().
+ *   - A call holds a reference on each handle it was given until it returns, so a *_free() on
+ *     another thread while the call runs is safe: the handle is unregistered at once (calls
+ *     that start later get BERTRANK_ERR_INVALID_HANDLE) and deleted when the last running call
+ *     returns. Pointers a call returned into a handle (names, paths, document texts) are
+ *     valid only until that handle is freed.
  *   - Output buffers belong to the caller, who passes their capacity in elements; a buffer
  *     that is too small gives BERTRANK_ERR_BUFFER_TOO_SMALL and nothing is written.
- *   - Texts are UTF-8. `lengths` arrays are optional: NULL means every text is NUL-terminated;
- *     otherwise lengths[i] bytes of texts[i] are read (embedded NULs allowed). Invalid UTF-8 is
- *     not an error: bytes that do not decode become U+FFFD, as Hugging Face tokenizers do.
- *   - Sizes are size_t; products (n × dim, nq × k) are overflow-checked.
+ *   - Texts are UTF-8, passed with their length in bytes, so nothing is cut at an embedded NUL.
+ *     Every text argument has a length: `lengths` arrays are optional (NULL: every text is
+ *     NUL-terminated; otherwise lengths[i] bytes of texts[i] are read, embedded NULs kept, and
+ *     an entry may be BERTRANK_NUL_TERMINATED); a single text's length may be
+ *     BERTRANK_NUL_TERMINATED. Invalid UTF-8 is not an error: bytes that do not decode become
+ *     U+FFFD, as Hugging Face tokenizers do (which then drop it, as they drop U+0000).
+ *   - Sizes are size_t; products (n × dim, nq × k) are overflow-checked and refused with
+ *     BERTRANK_ERR_INVALID_ARGUMENT. Memory a call allocates is bounded by the model and the
+ *     index, never by a count alone: k and candidates beyond the index's size are capped at it
+ *     (the caller's own output buffer still has nq × k entries, padded).
  *
  * Thread safety
  *   - A loaded bertrank_model is immutable: any number of threads may call embed, score and
@@ -38,7 +49,9 @@
  *   - A bertrank_index may be searched (search, pipeline, document, size) from many threads at
  *     once; add, remove and save need the caller to hold it exclusively.
  *   - num_threads in the params structs is the number of threads one call may use (0: the
- *     process default, OMP_NUM_THREADS or the number of CPUs). Worker threads sleep when idle.
+ *     process default, OMP_NUM_THREADS or the number of CPUs), capped at the number of online
+ *     CPUs (more only oversubscribes); negative is BERTRANK_ERR_INVALID_ARGUMENT. Worker threads
+ *     sleep when idle.
  *
  * Versioning: BERTRANK_VERSION_* is the version of this header; bertrank_version() that of the
  * library linked. The API is C99; the library is C++17 inside.
@@ -54,9 +67,12 @@ extern "C" {
 #endif
 
 #define BERTRANK_VERSION_MAJOR 0
-#define BERTRANK_VERSION_MINOR 2
+#define BERTRANK_VERSION_MINOR 3
 #define BERTRANK_VERSION_PATCH 0
-#define BERTRANK_VERSION_STRING "0.2.0"
+#define BERTRANK_VERSION_STRING "0.3.0"
+
+/* A text length meaning "up to the terminating NUL". */
+#define BERTRANK_NUL_TERMINATED ((size_t)-1)
 
 #if defined(_WIN32)
 #define BERTRANK_API
@@ -98,6 +114,8 @@ BERTRANK_API const char* bertrank_isa(void);
 /* 1 if this CPU has the instruction set and this build has kernels for it ("ref", "avx2",
  * "avx512"), else 0. */
 BERTRANK_API int bertrank_isa_available(const char* isa);
+/* The most threads one call uses: the number of online CPUs (num_threads above it is capped). */
+BERTRANK_API int bertrank_max_threads(void);
 
 /* ---- Models ----------------------------------------------------------------------------- */
 
@@ -178,14 +196,16 @@ typedef struct bertrank_score_params {
 } bertrank_score_params;
 
 BERTRANK_API bertrank_score_params bertrank_score_default_params(void);
-/* Scores "[CLS] query [SEP] docs[i] [SEP]" for i < n. out: capacity out_len floats, at least
- * n * num_labels (n with windows). Needs a cross-encoder model. params may be NULL. */
-BERTRANK_API bertrank_status bertrank_score(const bertrank_model* model, const char* query,
+/* Scores "[CLS] query [SEP] docs[i] [SEP]" for i < n. query_len: bytes of query, or
+ * BERTRANK_NUL_TERMINATED. out: capacity out_len floats, at least n * num_labels (n with
+ * windows). Needs a cross-encoder model. params may be NULL. */
+BERTRANK_API bertrank_status bertrank_score(const bertrank_model* model, const char* query, size_t query_len,
                                             const char* const* docs, const size_t* doc_lengths, size_t n,
                                             const bertrank_score_params* params, float* out, size_t out_len);
-/* Same for n independent pairs (a[i], b[i]). */
+/* Same for n independent pairs (a[i], b[i]); a_lengths / b_lengths may be NULL. */
 BERTRANK_API bertrank_status bertrank_score_pairs(const bertrank_model* model, const char* const* a,
-                                                  const char* const* b, size_t n,
+                                                  const size_t* a_lengths, const char* const* b,
+                                                  const size_t* b_lengths, size_t n,
                                                   const bertrank_score_params* params, float* out, size_t out_len);
 
 /* ---- Tokenization ----------------------------------------------------------------------- */
@@ -200,14 +220,17 @@ BERTRANK_API void bertrank_tokenizer_free(bertrank_tokenizer* tokenizer);
 
 /* "[CLS] text [SEP]", or with text_pair != NULL "[CLS] text [SEP] text_pair [SEP]", truncated
  * longest_first to max_length (0: no truncation), identical to Hugging Face tokenizers.
- * Writes up to capacity entries to ids, type_ids (may be NULL) and offsets (may be NULL;
- * 2 * capacity int32: byte start and end of each token in its own text, 0 0 for specials).
+ * text_len / pair_len: bytes of each text, or BERTRANK_NUL_TERMINATED (pair_len is ignored
+ * when text_pair is NULL). Writes up to capacity entries to ids, type_ids (may be NULL) and
+ * offsets (may be NULL; 2 * capacity int32: start and end of each token in its own text,
+ * counted in Unicode code points (characters, as Python's str indexes them and as
+ * tokenizers' Python API reports them), not bytes; 0 0 for specials).
  * *out_len receives the number of tokens; if it exceeds capacity, nothing is written and
  * BERTRANK_ERR_BUFFER_TOO_SMALL is returned (call again with capacity >= *out_len). */
-BERTRANK_API bertrank_status bertrank_tokenize(const bertrank_tokenizer* tokenizer, const char* text,
-                                               const char* text_pair, int max_length, int32_t* ids,
-                                               int32_t* type_ids, int32_t* offsets, size_t capacity,
-                                               size_t* out_len);
+BERTRANK_API bertrank_status bertrank_tokenize(const bertrank_tokenizer* tokenizer, const char* text, size_t text_len,
+                                               const char* text_pair, size_t pair_len, int max_length,
+                                               int32_t* ids, int32_t* type_ids, int32_t* offsets,
+                                               size_t capacity, size_t* out_len);
 
 /* ---- Index ------------------------------------------------------------------------------ */
 
@@ -244,19 +267,21 @@ BERTRANK_API bertrank_status bertrank_index_save(const bertrank_index* index, co
 BERTRANK_API void bertrank_index_free(bertrank_index* index);
 
 /* Embeds texts with `model` (which must be the index's model) and adds them under ids (>= 0,
- * not present yet). metas: NULL or n JSON-object texts ("" or NULL for none). All or nothing:
- * on any error the index is unchanged. params may be NULL. */
+ * not present yet). text_lengths may be NULL (NUL-terminated texts). metas: NULL or n
+ * JSON-object texts, NUL-terminated ("" or NULL for none). All or nothing: on any error the
+ * index is unchanged. params may be NULL. */
 BERTRANK_API bertrank_status bertrank_index_add_texts(bertrank_index* index, const bertrank_model* model,
                                                       const int64_t* ids, const char* const* texts,
-                                                      const char* const* metas, size_t n,
-                                                      const bertrank_embed_params* params);
+                                                      const size_t* text_lengths, const char* const* metas,
+                                                      size_t n, const bertrank_embed_params* params);
 /* BERTRANK_OK if `model` is the embedding model the index was built with (same source
  * fingerprint), else BERTRANK_ERR_WRONG_MODEL naming both. */
 BERTRANK_API bertrank_status bertrank_index_check_model(const bertrank_index* index, const bertrank_model* model);
-/* Adds precomputed vectors (n * dim floats); texts/metas may be NULL. */
+/* Adds precomputed vectors (n * dim floats); texts, text_lengths and metas may be NULL. */
 BERTRANK_API bertrank_status bertrank_index_add_vectors(bertrank_index* index, const int64_t* ids,
                                                         const float* vectors, const char* const* texts,
-                                                        const char* const* metas, size_t n);
+                                                        const size_t* text_lengths, const char* const* metas,
+                                                        size_t n);
 /* Removes the ids present; *out_removed (may be NULL) receives how many were. */
 BERTRANK_API bertrank_status bertrank_index_remove(bertrank_index* index, const int64_t* ids, size_t n,
                                                    size_t* out_removed);
@@ -267,10 +292,11 @@ BERTRANK_API int bertrank_index_dim(const bertrank_index* index);     /* 0 for a
 BERTRANK_API const char* bertrank_index_model_path(const bertrank_index* index);
 /* Records where the index's model now lives (e.g. after moving it); saved with the index. */
 BERTRANK_API bertrank_status bertrank_index_set_model_path(bertrank_index* index, const char* path);
-/* The text and metadata (JSON or "") of document id; pointers valid until the index is
- * changed or freed. BERTRANK_ERR_INVALID_ARGUMENT if id is not in the index. */
+/* The text (out_text_len bytes, NUL-terminated; it may hold NULs) and metadata (JSON or "")
+ * of document id; each out pointer may be NULL. Pointers valid until the index is changed or
+ * freed. BERTRANK_ERR_INVALID_ARGUMENT if id is not in the index. */
 BERTRANK_API bertrank_status bertrank_index_document(const bertrank_index* index, int64_t id, const char** out_text,
-                                                     const char** out_meta);
+                                                     size_t* out_text_len, const char** out_meta);
 
 /* ---- Search and the retrieve-then-rerank pipeline --------------------------------------- */
 
@@ -282,8 +308,9 @@ typedef enum bertrank_search_mode {
 
 typedef struct bertrank_search_params {
   bertrank_search_mode mode;
-  size_t k;          /* hits per query; default 10 */
-  size_t candidates; /* rerank this many first-stage hits with the cross-encoder; 0: no rerank */
+  size_t k;          /* hits per query (> 0); default 10. Beyond the index's size only padding */
+  size_t candidates; /* rerank this many first-stage hits with the cross-encoder; 0: no rerank;
+                        beyond the index's size: all of them */
   size_t nprobe;     /* IVF lists to search; 0: the index's default */
   size_t rescore_factor; /* int8 storage: re-score the best k * factor exactly; 0: 8 */
   bertrank_score_params rerank; /* how the cross-encoder scores (activation, windows, ...) */
@@ -304,12 +331,14 @@ typedef struct bertrank_timings {
 BERTRANK_API bertrank_search_params bertrank_search_default_params(void);
 /* For each of the nq queries, the first stage (params->mode) and, with candidates > 0, the
  * cross-encoder on its top `candidates`; the reranked hits come first, then the rest of the
- * first stage, cut to k. out: capacity out_len hits, at least nq * k; query q's hits are
- * out[q*k .. q*k+k), padded with id -1. encoder: the index's embedding model (may be NULL for
- * BM25); reranker: a cross-encoder (may be NULL without candidates). timings may be NULL. */
+ * first stage, cut to k. query_lengths may be NULL (NUL-terminated queries). out: capacity
+ * out_len hits, at least nq * k; query q's hits are out[q*k .. q*k+k), padded with id -1.
+ * encoder: the index's embedding model (may be NULL for BM25); reranker: a cross-encoder (may
+ * be NULL without candidates). timings may be NULL. */
 BERTRANK_API bertrank_status bertrank_search(const bertrank_index* index, const bertrank_model* encoder,
                                              const bertrank_model* reranker, const char* const* queries,
-                                             size_t nq, const bertrank_search_params* params, bertrank_hit* out,
+                                             const size_t* query_lengths, size_t nq,
+                                             const bertrank_search_params* params, bertrank_hit* out,
                                              size_t out_len, bertrank_timings* timings);
 
 #ifdef __cplusplus

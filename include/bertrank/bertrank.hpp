@@ -88,13 +88,13 @@ class Tokenizer : public detail::Handle<bertrank_tokenizer, bertrank_tokenizer_f
   // A .brm file, a vocab.txt, or a Hugging Face model folder.
   explicit Tokenizer(const std::string& path) { check(bertrank_tokenizer_load(path.c_str(), &h_)); }
 
-  Encoding encode(const std::string& text, int max_length = 0) const { return run(text.c_str(), nullptr, max_length); }
+  Encoding encode(const std::string& text, int max_length = 0) const { return run(text, nullptr, max_length); }
   Encoding encode_pair(const std::string& a, const std::string& b, int max_length = 0) const {
-    return run(a.c_str(), b.c_str(), max_length);
+    return run(a, &b, max_length);
   }
 
  private:
-  Encoding run(const char* a, const char* b, int max_length) const {
+  Encoding run(const std::string& a, const std::string* b, int max_length) const {
     Encoding e;
     size_t n = 0, cap = 64;
     for (;;) {
@@ -102,7 +102,8 @@ class Tokenizer : public detail::Handle<bertrank_tokenizer, bertrank_tokenizer_f
       e.type_ids.resize(cap);
       e.offsets.resize(2 * cap);
       const bertrank_status s =
-          bertrank_tokenize(h_, a, b, max_length, e.ids.data(), e.type_ids.data(), e.offsets.data(), cap, &n);
+          bertrank_tokenize(h_, a.data(), a.size(), b ? b->data() : nullptr, b ? b->size() : 0, max_length,
+                            e.ids.data(), e.type_ids.data(), e.offsets.data(), cap, &n);
       if (s == BERTRANK_ERR_BUFFER_TOO_SMALL && n > cap) {
         cap = n;
         continue;
@@ -162,7 +163,7 @@ class Model : public detail::Handle<bertrank_model, bertrank_model_free> {
     const bertrank_model_info i = info();
     const size_t width = p.window_length > 0 || i.num_labels < 1 ? 1 : size_t(i.num_labels);
     std::vector<float> out(n * width);
-    check(bertrank_score(h_, query.c_str(), d.data(), len.data(), n, &p, out.data(), out.size()));
+    check(bertrank_score(h_, query.data(), query.size(), d.data(), len.data(), n, &p, out.data(), out.size()));
     return out;
   }
 
@@ -201,13 +202,15 @@ class Index : public detail::Handle<bertrank_index, bertrank_index_free> {
   void add(const Model& encoder, const std::vector<int64_t>& ids, const std::vector<std::string>& texts,
            const bertrank_embed_params& p = bertrank_embed_default_params()) {
     if (ids.size() != texts.size()) throw Error(BERTRANK_ERR_INVALID_ARGUMENT, "Index::add: ids and texts differ in size");
-    const std::vector<const char*> t = detail::c_strs(texts.data(), texts.size(), nullptr);
-    check(bertrank_index_add_texts(h_, encoder.get(), ids.data(), t.data(), nullptr, ids.size(), &p));
+    std::vector<size_t> len;
+    const std::vector<const char*> t = detail::c_strs(texts.data(), texts.size(), &len);
+    check(bertrank_index_add_texts(h_, encoder.get(), ids.data(), t.data(), len.data(), nullptr, ids.size(), &p));
   }
   std::string text(int64_t id) const {
     const char* t = nullptr;
-    check(bertrank_index_document(h_, id, &t, nullptr));
-    return t;
+    size_t n = 0;
+    check(bertrank_index_document(h_, id, &t, &n, nullptr));
+    return std::string(t, n);
   }
 
   // Best first, at most p.k hits per query. reranker may be null when p.candidates == 0.
@@ -215,14 +218,18 @@ class Index : public detail::Handle<bertrank_index, bertrank_index_free> {
                                        const Model* reranker,
                                        const bertrank_search_params& p = bertrank_search_default_params(),
                                        bertrank_timings* timings = nullptr) const {
-    const std::vector<const char*> q = detail::c_strs(queries.data(), queries.size(), nullptr);
-    std::vector<bertrank_hit> raw(queries.size() * p.k);
+    std::vector<size_t> len;
+    const std::vector<const char*> q = detail::c_strs(queries.data(), queries.size(), &len);
+    // No query has more hits than the index has documents: size the buffer by that, not by k.
+    bertrank_search_params sp = p;
+    if (sp.k > 0 && sp.k > size()) sp.k = size() > 0 ? size() : 1;
+    std::vector<bertrank_hit> raw(queries.size() * sp.k);
     check(bertrank_search(h_, encoder ? encoder->get() : nullptr, reranker ? reranker->get() : nullptr, q.data(),
-                          q.size(), &p, raw.data(), raw.size(), timings));
+                          len.data(), q.size(), &sp, raw.data(), raw.size(), timings));
     std::vector<std::vector<Hit>> out(queries.size());
     for (size_t i = 0; i < queries.size(); ++i)
-      for (size_t j = 0; j < p.k && raw[i * p.k + j].id >= 0; ++j) {
-        const bertrank_hit& h = raw[i * p.k + j];
+      for (size_t j = 0; j < sp.k && raw[i * sp.k + j].id >= 0; ++j) {
+        const bertrank_hit& h = raw[i * sp.k + j];
         out[i].push_back({h.id, h.score, h.first_stage_score, h.reranked != 0});
       }
     return out;
