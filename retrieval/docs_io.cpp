@@ -22,7 +22,8 @@ int64_t parse_doc_id(const std::string& s, const std::string& what) {
 }
 
 void for_each_jsonl_object(const std::string& path, const std::string& what,
-                           const std::function<void(const nlohmann::json&, const std::string&)>& fn) {
+                           const std::function<void(const nlohmann::json&, const std::string&)>& fn,
+                           TextEncoding encoding, TextDecodeReport* report) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + what + " file '" + path + "'");
   std::string line;
@@ -31,13 +32,23 @@ void for_each_jsonl_object(const std::string& path, const std::string& what,
     ++lineno;
     if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
     const std::string where = path + ":" + std::to_string(lineno);
-    auto j = nlohmann::json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw std::runtime_error(where + ": not a JSON object");
+    const bool replaced = decode_text(line, encoding);  // before parsing: the parser rejects bad UTF-8
+    if (report) {
+      ++report->records;
+      if (replaced && report->replaced++ == 0) report->first_replaced = where;
+    }
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw std::runtime_error(where + ": not a JSON object (" + e.what() + ")");
+    }
+    if (!j.is_object()) throw std::runtime_error(where + ": not a JSON object");
     fn(j, where);
   }
 }
 
-std::vector<DocInput> read_jsonl_documents(const std::string& path) {
+std::vector<DocInput> read_jsonl_documents(const std::string& path, TextEncoding encoding, TextDecodeReport* report) {
   std::vector<DocInput> out;
   std::unordered_map<int64_t, std::string> seen;  // id -> where it was first used
   for_each_jsonl_object(path, "documents", [&](const nlohmann::json& j, const std::string& where) {
@@ -69,14 +80,14 @@ std::vector<DocInput> read_jsonl_documents(const std::string& path) {
       throw std::runtime_error(where + ": id " + std::to_string(d.id) + " already used on line " +
                                it->second.substr(it->second.rfind(':') + 1));
     out.push_back(std::move(d));
-  });
+  }, encoding, report);
   return out;
 }
 
-std::vector<DocInput> read_smart_documents(const std::string& path) {
+std::vector<DocInput> read_smart_documents(const std::string& path, TextEncoding encoding, TextDecodeReport* report) {
   std::vector<DocInput> out;
   std::unordered_map<int64_t, size_t> seen;
-  const auto recs = read_smart_file(path);
+  const auto recs = read_smart_file(path, encoding, report);  // decoded there: valid UTF-8
   for (size_t i = 0; i < recs.size(); ++i) {
     const auto& r = recs[i];
     DocInput d;
@@ -97,8 +108,9 @@ std::vector<DocInput> read_smart_documents(const std::string& path) {
   return out;
 }
 
-std::vector<DocInput> read_documents(const std::string& path) {
-  return is_smart_file(path) ? read_smart_documents(path) : read_jsonl_documents(path);
+std::vector<DocInput> read_documents(const std::string& path, TextEncoding encoding, TextDecodeReport* report) {
+  return is_smart_file(path) ? read_smart_documents(path, encoding, report)
+                             : read_jsonl_documents(path, encoding, report);
 }
 
 }  // namespace bertrank::retrieval

@@ -18,7 +18,7 @@ static bool is_field_marker(const std::string& line) {
   return line.size() == 2 && line[0] == '.' && line[1] >= 'A' && line[1] <= 'Z';
 }
 
-std::vector<SmartRecord> read_smart_file(const std::string& path) {
+std::vector<SmartRecord> read_smart_file(const std::string& path, TextEncoding encoding, TextDecodeReport* report) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open SMART file '" + path + "'");
   std::vector<SmartRecord> out;
@@ -36,6 +36,7 @@ std::vector<SmartRecord> read_smart_file(const std::string& path) {
     if (line.rfind(".I", 0) == 0 && (line.size() == 2 || line[2] == ' ' || line[2] == '\t')) {
       flush();
       SmartRecord r;
+      r.line = lineno;
       r.id = trim(line.substr(2));
       if (r.id.empty())
         throw std::runtime_error(path + ":" + std::to_string(lineno) + ": record without an id after .I");
@@ -60,6 +61,13 @@ std::vector<SmartRecord> read_smart_file(const std::string& path) {
   }
   flush();
   for (auto& r : out) {
+    bool replaced = decode_text(r.id, encoding);
+    for (auto& [letter, text] : r.fields) replaced |= decode_text(text, encoding);
+    if (report) {
+      ++report->records;
+      if (replaced && report->replaced++ == 0)
+        report->first_replaced = path + ":" + std::to_string(r.line) + " (.I " + r.id + ")";
+    }
     auto w = r.fields.find('W');
     if (w != r.fields.end() && !w->second.empty()) r.text = w->second;
     else if (auto t = r.fields.find('T'); t != r.fields.end()) r.text = t->second;
@@ -79,7 +87,7 @@ bool is_smart_file(const std::string& path) {
   return false;
 }
 
-std::vector<Qrel> read_qrels_file(const std::string& path) {
+std::vector<Qrel> read_qrels_file(const std::string& path, TextEncoding encoding, TextDecodeReport* report) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open qrels file '" + path + "'");
   std::vector<Qrel> out;
@@ -103,6 +111,12 @@ std::vector<Qrel> read_qrels_file(const std::string& path) {
     } catch (const std::exception&) {
       throw std::runtime_error(path + ":" + std::to_string(lineno) +
                                ": expected 'query doc grade' or 'query 0 doc grade', got '" + line + "'");
+    }
+    bool replaced = decode_text(q.query_id, encoding);
+    replaced |= decode_text(q.doc_id, encoding);
+    if (report) {
+      ++report->records;
+      if (replaced && report->replaced++ == 0) report->first_replaced = path + ":" + std::to_string(lineno);
     }
     out.push_back(std::move(q));
   }

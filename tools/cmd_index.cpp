@@ -130,6 +130,20 @@ std::vector<int64_t> parse_id_list(const std::string& s) {
   return out;
 }
 
+// --encoding of the documents file (retrieval/docs_io.h): invalid UTF-8 is replaced, and said.
+void add_encoding_option(CLI::App* cmd, std::string& encoding) {
+  cmd->add_option("--encoding", encoding,
+                  "Documents file encoding: utf-8 (default; invalid bytes become U+FFFD) or latin-1");
+}
+std::vector<retrieval::DocInput> read_documents_warn(const std::string& path, const std::string& encoding,
+                                                     const char* what) {
+  TextDecodeReport rep;
+  auto docs = retrieval::read_documents(path, parse_text_encoding(encoding, "--encoding"), &rep);
+  const std::string w = text_decode_warning(what, "documents", rep);
+  if (!w.empty()) std::fprintf(stderr, "%s\n", w.c_str());
+  return docs;
+}
+
 }  // namespace
 
 void add_index_command(CLI::App& app) {
@@ -138,7 +152,7 @@ void add_index_command(CLI::App& app) {
 
   // ---- build ----
   struct BuildArgs {
-    std::string model, docs, out, type = "flat", dtype = "f32", precision = "fp32";
+    std::string model, docs, out, type = "flat", dtype = "f32", precision = "fp32", encoding = "utf-8";
     size_t nlist = 0, nprobe = 0;
     bool bm25 = false, no_rescore = false, no_stopwords = false;
     float k1 = 1.2f, b = 0.75f;
@@ -149,6 +163,7 @@ void add_index_command(CLI::App& app) {
   build->add_option("-m,--model", ba->model, "Bi-encoder model (.brm)")->required();
   build->add_option("--docs", ba->docs, "Documents: jsonl {\"id\",\"text\",\"meta\"} or a SMART collection file")->required();
   build->add_option("-o,--output", ba->out, "Index file to write")->required();
+  add_encoding_option(build, ba->encoding);
   build->add_option("--type", ba->type, "flat (exact) or ivf (inverted lists)")->check(CLI::IsMember({"flat", "ivf"}));
   build->add_option("--nlist", ba->nlist, "IVF lists (default: about 4*sqrt(documents))");
   build->add_option("--nprobe", ba->nprobe, "IVF lists visited per query by default (default: 8)");
@@ -161,7 +176,7 @@ void add_index_command(CLI::App& app) {
   add_threads_option(build, ba->threads);
   add_precision_option(build, ba->precision);
   build->callback([ba] {
-    auto docs = retrieval::read_documents(ba->docs);
+    auto docs = read_documents_warn(ba->docs, ba->encoding, "index build");
     const Model m = load_model(ba->model, ba->precision);
     bertrank_index_params ip = bertrank_index_default_params();
     ip.type = ba->type == "ivf" ? BERTRANK_INDEX_IVF : BERTRANK_INDEX_FLAT;
@@ -190,19 +205,20 @@ void add_index_command(CLI::App& app) {
 
   // ---- add ----
   struct AddArgs {
-    std::string index, docs, model, precision = "fp32";
+    std::string index, docs, model, precision = "fp32", encoding = "utf-8";
     int threads = 0;
   };
   auto aa = std::make_shared<AddArgs>();
   auto* add = cmd->add_subcommand("add", "Embed more documents into an existing index (saved atomically)");
   add->add_option("-i,--index", aa->index, "Index file")->required();
   add->add_option("--docs", aa->docs, "Documents (jsonl or SMART); ids must be new")->required();
+  add_encoding_option(add, aa->encoding);
   add->add_option("-m,--model", aa->model, "Model, if it moved since the index was built");
   add_threads_option(add, aa->threads);
   add_precision_option(add, aa->precision);
   add->callback([aa] {
     Index idx = Index::load(aa->index);
-    auto docs = retrieval::read_documents(aa->docs);
+    auto docs = read_documents_warn(aa->docs, aa->encoding, "index add");
     for (const auto& d : docs)
       if (bertrank_index_document(idx.get(), d.id, nullptr, nullptr) == BERTRANK_OK)
         throw std::runtime_error("document id " + std::to_string(d.id) + " is already in the index");
