@@ -76,7 +76,8 @@ Judgements make_judgements(const std::vector<Qrel>& qrels, GainMapping m) {
 
 namespace {
 
-std::vector<QueryInput> read_jsonl_queries(const std::string& path) {
+std::vector<QueryInput> read_jsonl_queries(const std::string& path, TextEncoding encoding,
+                                           TextDecodeReport* report) {
   std::vector<QueryInput> out;
   for_each_jsonl_object(path, "queries", [&](const nlohmann::json& j, const std::string& where) {
     QueryInput q;
@@ -94,7 +95,7 @@ std::vector<QueryInput> read_jsonl_queries(const std::string& path) {
     q.id = canonical_id(q.id);
     q.text = j["text"].get<std::string>();
     out.push_back(std::move(q));
-  });
+  }, encoding, report);
   return out;
 }
 
@@ -111,13 +112,14 @@ bool parse_positive(const std::string& s, size_t* v) {
 
 }  // namespace
 
-std::vector<QueryInput> read_queries(const std::string& path, QueryFileFormat* format) {
+std::vector<QueryInput> read_queries(const std::string& path, QueryFileFormat* format, TextEncoding encoding,
+                                     TextDecodeReport* report) {
   std::vector<QueryInput> out;
   const bool smart = is_smart_file(path);
   if (smart) {
-    for (auto& r : read_smart_file(path)) out.push_back({canonical_id(r.id), std::move(r.text)});
+    for (auto& r : read_smart_file(path, encoding, report)) out.push_back({canonical_id(r.id), std::move(r.text)});
   } else {
-    out = read_jsonl_queries(path);
+    out = read_jsonl_queries(path, encoding, report);
   }
   std::unordered_map<std::string, size_t> seen;
   for (size_t i = 0; i < out.size(); ++i) {
@@ -148,6 +150,26 @@ QueryNumbering resolve_query_numbering(const std::vector<QueryInput>& queries, Q
 
 void renumber_queries_ordinal(std::vector<QueryInput>& queries) {
   for (size_t i = 0; i < queries.size(); ++i) queries[i].id = std::to_string(i + 1);
+}
+
+QrelsMatch match_qrels(const std::vector<Qrel>& qrels, const std::vector<QueryInput>& queries,
+                       const std::function<bool(const std::string&)>& document_known) {
+  std::unordered_set<std::string> qids;
+  for (const auto& q : queries) qids.insert(q.id);
+  std::unordered_map<std::string, bool> known_doc;  // each document asked once
+  QrelsMatch m;
+  m.judgements = qrels.size();
+  for (const auto& r : qrels) {
+    const std::string qid = canonical_id(r.query_id), did = canonical_id(r.doc_id);
+    const bool q_ok = qids.count(qid) > 0;
+    auto it = known_doc.find(did);
+    if (it == known_doc.end()) it = known_doc.emplace(did, document_known(did)).first;
+    const bool d_ok = it->second;
+    if (!q_ok && m.unknown_queries++ == 0) m.first_unknown_query = qid;
+    if (!d_ok && m.unknown_documents++ == 0) m.first_unknown_document = did;
+    m.matched += q_ok && d_ok;
+  }
+  return m;
 }
 
 namespace {

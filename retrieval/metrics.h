@@ -29,7 +29,9 @@
 //
 // Query files (read_queries): SMART (first non-blank line starts with ".I": id = the .I id,
 // text = SmartRecord::text of smart.h) or jsonl, one {"id": <string or integer>, "text": "..."}
-// per line (blank lines skipped; errors name the file and line). Ids must be unique.
+// per line (blank lines skipped; errors name the file and line). Ids must be unique. Text and
+// ids are decoded as docs_io.h says (UTF-8 with U+FFFD replacement by default, or Latin-1), so
+// they are valid UTF-8; `report` counts the queries in which something was replaced.
 //
 // Query numbering (QueryNumbering). Cranfield's judgements number the queries 1..225 in the
 // order of cran.qry, not by their .I ids (../shared/data/README.md):
@@ -38,9 +40,16 @@
 //   auto       ordinal when the file is SMART, some judged query id is not an id of the file, and
 //              every judged query id is an integer in 1..(number of queries); else record_id.
 // resolve_query_numbering() returns the decision; apply it with renumber_queries_ordinal().
+//
+// Matching (match_qrels). A judgement whose query is not in the query file, or whose document
+// is not in the index, cannot be matched by any ranking: evaluate_run() still counts the
+// latter as a relevant document never retrieved (as trec_eval does), and ignores the former.
+// match_qrels() counts both so that `bertrank eval` can say so (and refuse to print metrics
+// when no judgement matches at all), instead of printing zeros.
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -75,13 +84,28 @@ struct QueryInput {
 
 enum class QueryFileFormat { query_smart, query_jsonl };
 // Throws std::runtime_error naming the file (and line) on unreadable or malformed input.
-std::vector<QueryInput> read_queries(const std::string& path, QueryFileFormat* format = nullptr);
+std::vector<QueryInput> read_queries(const std::string& path, QueryFileFormat* format = nullptr,
+                                     TextEncoding encoding = TextEncoding::text_utf8,
+                                     TextDecodeReport* report = nullptr);
 
 enum class QueryNumbering { numbering_auto, numbering_record_id, numbering_ordinal };
 QueryNumbering resolve_query_numbering(const std::vector<QueryInput>& queries, QueryFileFormat format,
                                        const std::vector<Qrel>& qrels, QueryNumbering n);
 // Replaces each query's id by its 1-based position ("1", "2", ...).
 void renumber_queries_ordinal(std::vector<QueryInput>& queries);
+
+// How the judgements meet the queries (ids as they are after numbering) and the index.
+// Counts are of judgements (qrels lines), each counted in every way it fails to match.
+struct QrelsMatch {
+  size_t judgements = 0;         // qrels.size()
+  size_t unknown_queries = 0;    // judgements whose query is not one of `queries`
+  size_t unknown_documents = 0;  // judgements whose document is not in the index
+  size_t matched = 0;            // judgements with a known query and a known document
+  std::string first_unknown_query, first_unknown_document;  // canonical ids, "" if none
+};
+// document_known(canonical document id) says whether the index holds that document.
+QrelsMatch match_qrels(const std::vector<Qrel>& qrels, const std::vector<QueryInput>& queries,
+                       const std::function<bool(const std::string&)>& document_known);
 
 // Per-query metrics; `ranked` best first, ids canonical (see canonical_id).
 double ndcg_at(const std::vector<std::string>& ranked, const std::unordered_map<std::string, double>& gains,

@@ -13,8 +13,17 @@
 // it: a pair's score does not depend on the other candidates, so rerank@N of every N is the
 // stable sort by score of the first N first-stage hits, the rest behind — exactly what
 // `bertrank search --rerank` (retrieval/pipeline.h) returns.
+//
+// Unmatched ids (retrieval/metrics.h match_qrels): each row also carries "qrels" (judgements
+// read), "qrels_unknown_queries" (judgements naming a query not in --queries) and
+// "qrels_unknown_documents" (judgements naming a document not in the index); non-zero counts
+// and queries without a relevant judgement are also warned about on stderr. When no judgement
+// names both a known query and a known document, or no query has a relevant judgement, eval
+// fails (exit 1) with the counts instead of printing zeros. --encoding decodes the queries and
+// qrels files as `index build` does its documents (retrieval/docs_io.h).
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -23,6 +32,8 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "common/utf8.h"
+#include "retrieval/docs_io.h"
 #include "retrieval/metrics.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
@@ -54,7 +65,7 @@ std::string mode_name(const std::string& s) {
 void add_eval_command(CLI::App& app) {
   struct Args {
     std::string index, model, queries, qrels, mode = "dense", rerank, precision = "fp32";
-    std::string candidates;
+    std::string candidates, encoding = "utf-8";
     size_t nprobe = 0;
     int threads = 0;
     bool per_query = false;
@@ -70,21 +81,66 @@ void add_eval_command(CLI::App& app) {
                   "First-stage hits to rerank (default 100 with --rerank), or a list, e.g. 20,50,100");
   cmd->add_option("--nprobe", a->nprobe, "IVF lists to visit (default: the index's)");
   cmd->add_option("-m,--model", a->model, "Bi-encoder model file, if it moved since the index was built");
+  cmd->add_option("--encoding", a->encoding,
+                  "Queries and qrels files: utf-8 (default; invalid bytes become U+FFFD) or latin-1");
   add_threads_option(cmd, a->threads);
   add_precision_option(cmd, a->precision);
   cmd->add_flag("--per-query", a->per_query, "Also list each query's metrics");
   cmd->callback([a] {
     using clk = std::chrono::steady_clock;
     const auto t0 = clk::now();
+    const TextEncoding encoding = parse_text_encoding(a->encoding, "--encoding");
     const Index idx = Index::load(a->index);
     retrieval::QueryFileFormat fmt;
-    auto queries = retrieval::read_queries(a->queries, &fmt);
-    const auto qrels = retrieval::read_qrels_file(a->qrels);
+    TextDecodeReport qrep, rrep;
+    auto queries = retrieval::read_queries(a->queries, &fmt, encoding, &qrep);
+    const auto qrels = retrieval::read_qrels_file(a->qrels, encoding, &rrep);
+    for (const auto& w : {text_decode_warning("eval", "queries", qrep), text_decode_warning("eval", "judgements", rrep)})
+      if (!w.empty()) std::fprintf(stderr, "%s\n", w.c_str());
     if (retrieval::resolve_query_numbering(queries, fmt, qrels, retrieval::QueryNumbering::numbering_auto) ==
         retrieval::QueryNumbering::numbering_ordinal)
       retrieval::renumber_queries_ordinal(queries);
     const auto mapping = retrieval::resolve_gain_mapping(qrels, retrieval::GainMapping::gain_auto);
     const auto judgements = retrieval::make_judgements(qrels, mapping);
+
+    // Say what cannot match, before any model runs; refuse to print metrics of nothing.
+    if (qrels.empty()) throw std::runtime_error("eval: the qrels file '" + a->qrels + "' holds no judgements");
+    const auto match = retrieval::match_qrels(qrels, queries, [&](const std::string& id) {
+      int64_t v = 0;
+      try {
+        v = retrieval::parse_doc_id(id, "qrels");
+      } catch (const std::invalid_argument&) {
+        return false;  // not an integer: no index id can equal it
+      }
+      return bertrank_index_document(idx.get(), v, nullptr, nullptr, nullptr) == BERTRANK_OK;
+    });
+    size_t judged_queries = 0;
+    for (const auto& q : queries) judged_queries += judgements.relevant_count(q.id) > 0;
+    const std::string n_of = std::to_string(match.judgements);
+    const std::string unknown_q = std::to_string(match.unknown_queries) + " of " + n_of +
+                                  " judgements name a query not in '" + a->queries + "' (first: '" +
+                                  match.first_unknown_query + "')";
+    const std::string unknown_d = std::to_string(match.unknown_documents) + " of " + n_of +
+                                  " judgements name a document not in the index '" + a->index + "' (first: '" +
+                                  match.first_unknown_document + "')";
+    if (match.matched == 0) {
+      std::string why;
+      if (match.unknown_queries) why += "; " + unknown_q;
+      if (match.unknown_documents) why += "; " + unknown_d;
+      throw std::runtime_error("eval: no judgement of '" + a->qrels + "' names both a query of '" + a->queries +
+                               "' and a document of the index" + why);
+    }
+    if (judged_queries == 0)
+      throw std::runtime_error("eval: no query of '" + a->queries + "' has a relevant judgement (grade > 0) in '" +
+                               a->qrels + "'");
+    if (match.unknown_queries) std::fprintf(stderr, "eval: warning: %s\n", unknown_q.c_str());
+    if (match.unknown_documents)
+      std::fprintf(stderr, "eval: warning: %s; they are never retrieved, and a relevant one still counts in NDCG's ideal "
+                   "ranking and in Recall (as in trec_eval)\n",
+                   unknown_d.c_str());
+    if (judged_queries < queries.size())
+      std::fprintf(stderr, "eval: warning: %zu of %zu queries have no relevant judgement and are skipped\n",
+                   queries.size() - judged_queries, queries.size());
 
     const std::vector<std::string> modes = parse_list<std::string>(a->mode, mode_name);
     std::vector<size_t> depths = {0};
@@ -137,20 +193,25 @@ void add_eval_command(CLI::App& app) {
       docs.reserve(score.size());
       for (const auto& [key, v] : score) {
         const char* text = nullptr;
-        check(bertrank_index_document(idx.get(), key.second, &text, nullptr));
-        docs.push_back(text);
+        size_t text_len = 0;
+        check(bertrank_index_document(idx.get(), key.second, &text, &text_len, nullptr));
+        docs.emplace_back(text, text_len);
       }
       size_t k = 0;
+      std::vector<size_t> la, lb;
       for (const auto& [key, v] : score) {
         pa.push_back(texts[key.first].c_str());
-        pb.push_back(docs[k++].c_str());
+        la.push_back(texts[key.first].size());
+        pb.push_back(docs[k].c_str());
+        lb.push_back(docs[k++].size());
       }
       const bertrank_model_info ci = ce.info();
       std::vector<float> out(pa.size() * size_t(std::max(ci.num_labels, 1)));
       bertrank_score_params scp = bertrank_score_default_params();
       scp.num_threads = a->threads;
       const auto r0 = clk::now();
-      check(bertrank_score_pairs(ce.get(), pa.data(), pb.data(), pa.size(), &scp, out.data(), out.size()));
+      check(bertrank_score_pairs(ce.get(), pa.data(), la.data(), pb.data(), lb.data(), pa.size(), &scp, out.data(),
+                                 out.size()));
       rerank_seconds = std::chrono::duration<double>(clk::now() - r0).count();
       k = 0;
       for (auto& [key, v] : score) v = out[(k++) * size_t(std::max(ci.num_labels, 1))];  // the first label orders
@@ -178,6 +239,9 @@ void add_eval_command(CLI::App& app) {
         out["recall@100"] = sum.recall100;
         out["queries"] = sum.queries;
         out["queries_without_judgements"] = sum.skipped;
+        out["qrels"] = match.judgements;
+        out["qrels_unknown_queries"] = match.unknown_queries;
+        out["qrels_unknown_documents"] = match.unknown_documents;
         out["mode"] = m;
         out["rerank_candidates"] = depth;
         out["gains"] = retrieval::gain_mapping_name(mapping);
