@@ -153,7 +153,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   if (cur != data_len)
     fail("tensors cover " + std::to_string(cur) + " of " + std::to_string(data_len) +
          " data bytes (trailing bytes or truncated file)");
-  // Tensors are kept in header order (nlohmann sorts keys; the order is only cosmetic).
+  // tensors_ is in name order (nlohmann sorts object keys); nothing depends on the order.
   return st;
 }
 

@@ -47,7 +47,8 @@ class SafetensorsFile {
   // Maps and validates the whole file. Throws std::runtime_error("<path>: <what is wrong>").
   static SafetensorsFile open(const std::string& path);
 
-  const std::vector<StTensor>& tensors() const { return tensors_; }  // in header order
+  // Sorted by name (nlohmann::json keeps object keys sorted), not in the order of the header.
+  const std::vector<StTensor>& tensors() const { return tensors_; }
   const StTensor* find(const std::string& name) const;               // null if absent
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const MappedFile& file() const { return file_; }

@@ -85,6 +85,22 @@ TEST(Safetensors, ConvertsBf16AndF64AndRefusesIntegers) {
   EXPECT_THROW(st.to_f32(*st.find("z")), std::runtime_error);
 }
 
+// safetensors.h said "header order"; tensors() is in name order (issue 13, item 11).
+TEST(Safetensors, TensorsAreInNameOrderNotHeaderOrder) {
+  const std::vector<uint8_t> data = floats_bytes({1, 2, 3});
+  const std::string p = write_tmp(
+      "order.safetensors",
+      raw_safetensors(R"({"zeta":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                      R"("alpha":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                      R"("mid":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                      data));
+  auto st = model::SafetensorsFile::open(p);
+  std::vector<std::string> names;
+  for (const auto& t : st.tensors()) names.push_back(t.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"alpha", "mid", "zeta"}));
+  EXPECT_EQ(st.to_f32(*st.find("zeta")), (std::vector<float>{1}));
+}
+
 TEST(Safetensors, RefusesBadFiles) {
   const std::vector<uint8_t> good = good_file();
   const auto d24 = floats_bytes({1, 2, 3, 4, 5, 6});
