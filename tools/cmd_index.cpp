@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/file_lock.h"
 #include "retrieval/docs_io.h"
 #include "retrieval/index.h"
 #include "tools/cli_util.h"
@@ -113,6 +114,24 @@ void add_batch(bertrank_index* idx, const DocBatch& b) {
   check(bertrank_index_add_vectors(idx, b.ids.data(), b.vectors.data(), texts.data(), metas.data(), b.ids.size()));
 }
 
+// Writers of an index hold its lock (common/file_lock.h: flock on "<index>.lock") from load to
+// save, so concurrent add/remove/build never lose each other's changes. By default a writer that
+// finds the lock held says so on stderr and waits; --no-wait makes it fail at once (exit 1).
+FileLock lock_index(const std::string& path, bool no_wait, const char* what) {
+  try {
+    return FileLock(path, FileLock::Wait::no_wait);
+  } catch (const FileLockBusy& e) {
+    if (no_wait) throw std::runtime_error(std::string(what) + ": " + e.what() + " (--no-wait given)");
+    std::fprintf(stderr, "%s: %s; waiting for it to finish\n", what, e.what());
+  }
+  return FileLock(path, FileLock::Wait::block);
+}
+
+void add_no_wait_flag(CLI::App* cmd, bool& no_wait) {
+  cmd->add_flag("--no-wait", no_wait,
+                "Fail at once if another writer holds the index's lock (default: wait for it)");
+}
+
 nlohmann::json index_info(const std::string& path) {
   retrieval::LoadOptions lo;
   lo.mmap = true;
@@ -154,7 +173,7 @@ void add_index_command(CLI::App& app) {
   struct BuildArgs {
     std::string model, docs, out, type = "flat", dtype = "f32", precision = "fp32", encoding = "utf-8";
     size_t nlist = 0, nprobe = 0;
-    bool bm25 = false, no_rescore = false, no_stopwords = false;
+    bool bm25 = false, no_rescore = false, no_stopwords = false, no_wait = false;
     float k1 = 1.2f, b = 0.75f;
     int threads = 0;
   };
@@ -174,6 +193,7 @@ void add_index_command(CLI::App& app) {
   build->add_option("--b", ba->b, "BM25 b (default 0.75)");
   build->add_flag("--no-stopwords", ba->no_stopwords, "BM25: keep English stop words");
   add_threads_option(build, ba->threads);
+  add_no_wait_flag(build, ba->no_wait);
   add_precision_option(build, ba->precision);
   build->callback([ba] {
     auto docs = read_documents_warn(ba->docs, ba->encoding, "index build");
@@ -195,7 +215,10 @@ void add_index_command(CLI::App& app) {
     const auto t1 = std::chrono::steady_clock::now();
     add_batch(idx.get(), b);
     const auto t2 = std::chrono::steady_clock::now();
-    idx.save(ba->out);
+    {
+      const FileLock lock = lock_index(ba->out, ba->no_wait, "index build");  // not under a running add
+      idx.save(ba->out);
+    }
     auto info = index_info(ba->out);
     info["embed_seconds"] = std::chrono::duration<double>(t1 - t0).count();
     info["index_seconds"] = std::chrono::duration<double>(t2 - t1).count();
@@ -207,6 +230,7 @@ void add_index_command(CLI::App& app) {
   struct AddArgs {
     std::string index, docs, model, precision = "fp32", encoding = "utf-8";
     int threads = 0;
+    bool no_wait = false;
   };
   auto aa = std::make_shared<AddArgs>();
   auto* add = cmd->add_subcommand("add", "Embed more documents into an existing index (saved atomically)");
@@ -215,8 +239,10 @@ void add_index_command(CLI::App& app) {
   add_encoding_option(add, aa->encoding);
   add->add_option("-m,--model", aa->model, "Model, if it moved since the index was built");
   add_threads_option(add, aa->threads);
+  add_no_wait_flag(add, aa->no_wait);
   add_precision_option(add, aa->precision);
   add->callback([aa] {
+    const FileLock lock = lock_index(aa->index, aa->no_wait, "index add");  // held until saved
     Index idx = Index::load(aa->index);
     auto docs = read_documents_warn(aa->docs, aa->encoding, "index add");
     for (const auto& d : docs)
@@ -234,6 +260,7 @@ void add_index_command(CLI::App& app) {
   // ---- remove ----
   struct RemoveArgs {
     std::string index, ids, ids_file;
+    bool no_wait = false;
   };
   auto ra = std::make_shared<RemoveArgs>();
   auto* rem = cmd->add_subcommand("remove", "Remove documents by id (saved atomically)");
@@ -241,6 +268,7 @@ void add_index_command(CLI::App& app) {
   auto* ids_opt = rem->add_option("--ids", ra->ids, "Comma-separated ids");
   auto* file_opt = rem->add_option("--ids-file", ra->ids_file, "File with one id per line");
   ids_opt->excludes(file_opt);
+  add_no_wait_flag(rem, ra->no_wait);
   rem->callback([ra] {
     std::vector<int64_t> ids;
     if (!ra->ids_file.empty()) {
@@ -253,6 +281,7 @@ void add_index_command(CLI::App& app) {
       ids = parse_id_list(ra->ids);
     }
     if (ids.empty()) throw std::runtime_error("no ids given (--ids 1,2,3 or --ids-file FILE)");
+    const FileLock lock = lock_index(ra->index, ra->no_wait, "index remove");  // held until saved
     Index idx = Index::load(ra->index);
     size_t removed = 0;
     check(bertrank_index_remove(idx.get(), ids.data(), ids.size(), &removed));
