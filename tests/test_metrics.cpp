@@ -346,4 +346,19 @@ TEST(EvalCli, ReportsUnknownIdsAndFailsWhenNothingMatches) {
   EXPECT_NE(slurp(dir + "/err3.txt").find("has a relevant judgement"), std::string::npos) << slurp(dir + "/err3.txt");
   EXPECT_NE(std::system((base + dir + "/empty.txt > /dev/null 2> " + dir + "/err4.txt").c_str()), 0);
   EXPECT_NE(slurp(dir + "/err4.txt").find("holds no judgements"), std::string::npos) << slurp(dir + "/err4.txt");
+
+  // --encoding applies to the queries and qrels files: a Latin-1 query id matches its judgement
+  // only when both are decoded the same way; the default warns about the replaced bytes.
+  std::ofstream(dir + "/q1.jsonl", std::ios::binary) << "{\"id\": \"q\xE9\", \"text\": \"hello\"}\n";
+  std::ofstream(dir + "/r1.txt", std::ios::binary) << "q\xE9 0 0 1\n";
+  const std::string e1 = cli + " eval -i " + dir + "/x.bri --queries " + dir + "/q1.jsonl --mode bm25 --qrels " + dir +
+                         "/r1.txt";
+  ASSERT_EQ(std::system((e1 + " --encoding latin-1 > " + dir + "/l.json 2> " + dir + "/l.err").c_str()), 0)
+      << slurp(dir + "/l.err");
+  EXPECT_EQ(nlohmann::json::parse(slurp(dir + "/l.json")).value("queries", -1), 1);
+  EXPECT_EQ(slurp(dir + "/l.err"), "");
+  ASSERT_EQ(std::system((e1 + " > /dev/null 2> " + dir + "/u.err").c_str()), 0) << slurp(dir + "/u.err");
+  EXPECT_NE(slurp(dir + "/u.err").find("eval: 1 of 1 queries had invalid UTF-8"), std::string::npos)
+      << slurp(dir + "/u.err");
+  EXPECT_NE(std::system((e1 + " --encoding ebcdic > /dev/null 2>&1").c_str()), 0);
 }
