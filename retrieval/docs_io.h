@@ -27,6 +27,9 @@
 // ("index build: 3 of 1400 documents had invalid UTF-8 (first: f:12 (.I 7)), replaced with
 // U+FFFD (use --encoding latin-1 for Latin-1 files)"). Encoding does not detect anything: a
 // valid-UTF-8 file read as latin-1 is double-encoded ("Ã©"), as iconv would do.
+// Outside these readers nothing decodes: the C API's add calls store text bytes as given, so an
+// index made that way (or before this decoding existed) may hold invalid UTF-8; `bertrank
+// search` prints such bytes as U+FFFD (nlohmann's error_handler_t::replace) instead of failing.
 #pragma once
 
 #include <cstdint>
