@@ -110,7 +110,8 @@ std::vector<Qrel> read_qrels_file(const std::string& path, TextEncoding encoding
       }
     } catch (const std::exception&) {
       throw std::runtime_error(path + ":" + std::to_string(lineno) +
-                               ": expected 'query doc grade' or 'query 0 doc grade', got '" + line + "'");
+                               ": expected 'query doc grade' or 'query 0 doc grade', got '" +
+                               utf8_replace_invalid(line) + "'");  // messages are UTF-8 too
     }
     bool replaced = decode_text(q.query_id, encoding);
     replaced |= decode_text(q.doc_id, encoding);

@@ -75,3 +75,16 @@ TEST(Smart, SharedCollections) {
   EXPECT_GT(read_qrels_file(d + "/cranfield/cranqrel").size(), 1000u);
   EXPECT_GT(read_qrels_file(d + "/medline/MED.REL").size(), 500u);
 }
+
+// A malformed judgement line is quoted in the error, decoded (error text may end up in JSON).
+TEST(Smart, QrelsErrorQuotesTheLineAsValidUtf8) {
+  const auto p = write_temp("bad_utf8_qrels.txt", "1 0 5 1\n1 \xE9\n");
+  try {
+    read_qrels_file(p);
+    FAIL() << "accepted a 2-column line";
+  } catch (const std::runtime_error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find(p + ":2: expected"), std::string::npos) << m;
+    EXPECT_NE(m.find("got '1 \xEF\xBF\xBD'"), std::string::npos) << m;
+  }
+}
