@@ -34,6 +34,10 @@
 //     file (rename replaces the link, not what it points to).
 //   - Concurrent savers are not serialised: the last rename wins. Read-modify-write updates need a
 //     lock around load->modify->save as well (common/file_lock.h).
+//   - "Dead" is judged by this machine's PID namespace. A writer on another machine or in another
+//     container sharing the directory whose pid happens to be unused here could have its
+//     temporary removed mid-save; its rename then fails with a clear error (ENOENT) and the target
+//     keeps its previous content — never a corrupt file. Use one writer host per directory.
 //
 // TEST HOOK
 //   BERTRANK_TEST_SAVE_EXIT_AFTER_BYTES=N (environment) makes the process _exit(86) once N bytes

@@ -13,6 +13,7 @@ namespace bertrank {
 
 FileLock::FileLock(const std::string& target, Wait wait) : lock_path_(lock_path_for(target)) {
   fd_ = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (fd_ < 0 && errno == EACCES) fd_ = ::open(lock_path_.c_str(), O_RDONLY | O_CLOEXEC);  // another user's
   if (fd_ < 0) {
     const int err = errno;
     throw std::runtime_error("cannot open the lock file '" + lock_path_ + "' for '" + target +

@@ -10,13 +10,15 @@
 //   target to lock at all. The sidecar is created on first use (mode 0666 minus umask) and is never
 //   deleted: unlinking a lock file while another process waits on it would let that process and a
 //   newcomer (which creates a fresh file) both "hold" it. It is empty except for the holder's pid
-//   (informational, for error messages).
+//   (informational, for error messages). A lock file another user created and we cannot write is
+//   opened read-only: flock works the same on it.
 //
 // WHY flock
 //   flock locks belong to the open file description: two threads of one process that each take a
 //   FileLock exclude each other (POSIX fcntl locks are per process, and closing any descriptor of
 //   the file drops them). The kernel releases the lock when the holder exits or is killed, so a
-//   crashed writer never leaves a lock behind. On Linux NFS, flock is emulated with byte-range
+//   crashed writer never leaves a lock behind. (A child forked while the lock is held shares it
+//   until the child execs — the descriptor is O_CLOEXEC — or exits.) On Linux NFS, flock is emulated with byte-range
 //   locks and still excludes across machines.
 //
 // Readers do not lock: thanks to the atomic save they always see a complete old or new file.
