@@ -1,5 +1,6 @@
 // Fuzz target: the document, query and judgement readers (retrieval/docs_io.h, smart.h,
-// metrics.h). The input is one file; every reader runs on it. Invariants: a reader either
+// metrics.h). The input is one file; every reader runs on it (documents: as UTF-8 and as
+// Latin-1). Invariants: a reader either
 // returns or throws std::runtime_error / std::invalid_argument whose message names the file
 // (never a library exception such as nlohmann's, never a crash); what it returns is valid
 // UTF-8 (documents: issue 13), ids are unique, metas are JSON objects, query ids are canonical.
@@ -11,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/utf8.h"
 #include "retrieval/docs_io.h"
 #include "retrieval/metrics.h"
 #include "retrieval/smart.h"
@@ -83,9 +85,20 @@ void check_docs(const std::vector<retrieval::DocInput>& docs) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = fuzz::write_input("input.txt", data, size);
 
+  // Each document reader once: jsonl and SMART directly (UTF-8), the dispatching
+  // read_documents as Latin-1.
   run_reader("read_jsonl_documents", path, [&] { check_docs(retrieval::read_jsonl_documents(path)); });
-  run_reader("read_smart_documents", path, [&] { check_docs(retrieval::read_smart_documents(path)); });
-  run_reader("read_documents", path, [&] { check_docs(retrieval::read_documents(path)); });
+  run_reader("read_smart_documents", path, [&] {
+    TextDecodeReport rep;
+    check_docs(retrieval::read_smart_documents(path, TextEncoding::text_utf8, &rep));
+    FUZZ_CHECK(rep.replaced <= rep.records && (rep.replaced == 0) == rep.first_replaced.empty(),
+               "inconsistent decode report");
+  });
+  run_reader("read_documents latin-1", path, [&] {
+    TextDecodeReport rep;
+    check_docs(retrieval::read_documents(path, TextEncoding::text_latin1, &rep));
+    FUZZ_CHECK(rep.replaced == 0, "latin-1 decoding replaced something");
+  });
   run_reader("read_smart_file", path, [&] {
     for (const auto& r : retrieval::read_smart_file(path)) {
       auto w = r.fields.find('W');

@@ -11,8 +11,8 @@
 //   [CLS] a [SEP] (b [SEP]): the first and the last token are [CLS] / [SEP], the middle is the
 //   prefix of tokenize(a) (and of tokenize(b)) that truncation keeps; ids.size() <= max_length
 //   whenever max_length can hold the special tokens (else no truncation); the kept lengths
-//   are longest-first (total = min(na + nb, budget); a truncated side keeps >= what the other
-//   side has, or both are within 1); `truncated` iff something was dropped; type ids 0 then 1;
+//   are longest-first (total = min(na + nb, budget); a truncated side keeps at least the other
+//   side's kept length minus one); `truncated` iff something was dropped; type ids 0 then 1;
 //   attention mask all 1; offsets (0, 0) for specials, else 0 <= start <= end <= bytes of the
 //   text, starts non-decreasing; encode_batch agrees with encode; and bertrank_tokenize (on a
 //   tokenizer loaded from the same vocab.txt) returns the same ids, type ids and offsets.
@@ -167,10 +167,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto kept = WordPieceTokenizer::longest_first(int(na), pair ? int(nb) : -1, int(budget));
     ka = size_t(kept.first);
     kb = pair ? size_t(kept.second) : 0;
-    FUZZ_CHECK(ka <= na && kb <= nb && ka + kb == std::min(na + nb, budget), "longest_first lengths");
-    if (ka < na && kb < nb) FUZZ_CHECK(ka + 1 >= kb && kb + 1 >= ka, "both truncated but unbalanced");
-    if (ka < na && kb == nb) FUZZ_CHECK(ka >= kb, "first truncated below the second's length");
-    if (kb < nb && ka == na) FUZZ_CHECK(kb >= ka, "second truncated below the first's length");
+    const std::string lens = "na=" + std::to_string(na) + " nb=" + std::to_string(nb) + " budget=" +
+                             std::to_string(budget) + " kept " + std::to_string(ka) + ", " + std::to_string(kb);
+    FUZZ_CHECK(ka <= na && kb <= nb && ka + kb == std::min(na + nb, budget), "longest_first lengths: " + lens);
+    // A truncated side never keeps fewer than the other side's kept length minus one (the odd
+    // token of a split budget goes to the second).
+    if (ka < na) FUZZ_CHECK(ka + 1 >= kb, "first truncated too far: " + lens);
+    if (kb < nb) FUZZ_CHECK(kb + 1 >= ka, "second truncated too far: " + lens);
   }
   FUZZ_CHECK(e.truncated == (ka < na || kb < nb), "truncated flag");
   FUZZ_CHECK(e.size() == ka + kb + specials, "token count");
