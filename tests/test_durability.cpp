@@ -42,9 +42,23 @@ namespace {
 
 std::string cli() { return std::string(BERTRANK_BINARY_DIR) + "/bertrank"; }
 
+// Test directories, removed when the test process exits (forked children _exit, skipping this).
+struct DirCleanup {
+  std::vector<std::string> dirs;
+  ~DirCleanup() {
+    std::error_code ec;
+    for (const auto& d : dirs) {
+      fs::remove_all(d, ec);
+      fs::remove(fs::path(d).parent_path(), ec);  // only if empty (other tests may share it)
+    }
+  }
+};
+DirCleanup g_cleanup;
+
 std::string fresh_dir(const std::string& name) {
   const std::string d = test::tmp_dir("durability_" + name);
   for (const auto& e : fs::directory_iterator(d)) fs::remove_all(e.path());
+  g_cleanup.dirs.push_back(d);
   return d;
 }
 
