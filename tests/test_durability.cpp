@@ -491,10 +491,12 @@ TEST(IndexDurabilityCli, LockedIndexWaitsOrFailsClearlyWithNoWait) {
     EXPECT_TRUE(slurp(idx) == before) << "the index changed while another writer held its lock";
     // Without --no-wait the writer waits for the lock, says so, and applies its change after.
     const pid_t p = spawn({"index", "add", "-i", idx, "--docs", dir + "/more.jsonl"}, dir + "/w.out", dir + "/w.err");
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    for (int i = 0; i < 1000 && slurp(dir + "/w.err").find("waiting") == std::string::npos; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_NE(slurp(dir + "/w.err").find("waiting"), std::string::npos) << slurp(dir + "/w.err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     int st = 0;
     EXPECT_EQ(waitpid(p, &st, WNOHANG), 0) << "the writer did not wait for the lock";
-    EXPECT_NE(slurp(dir + "/w.err").find("waiting"), std::string::npos) << slurp(dir + "/w.err");
     EXPECT_TRUE(slurp(idx) == before) << "the index changed while another writer held its lock";
     held.reset();  // release: the waiter goes on
     EXPECT_EQ(wait_for(p), 0) << slurp(dir + "/w.err");
