@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "common/checked_size.h"
+#include "common/utf8.h"
 
 namespace bertrank::retrieval {
 
@@ -63,7 +64,9 @@ void Index::add(size_t n, const float* vectors, const int64_t* ids, const std::s
   vec_->add(n, vectors, ids);
   for (size_t i = 0; i < n; ++i) {
     Document d;
-    if (texts) d.text = texts[i];
+    // What is stored is valid UTF-8 whoever adds it (the readers decode already; this covers
+    // the C API): invalid bytes become U+FFFD, as the tokenizer reads them anyway.
+    if (texts) d.text = utf8_is_valid(texts[i]) ? texts[i] : utf8_replace_invalid(texts[i]);
     if (metas && !metas[i].empty()) d.meta = nlohmann::json::parse(metas[i]).dump();
     if (bm25_) bm25_->add(ids[i], d.text);
     docs_.emplace(ids[i], std::move(d));

@@ -92,7 +92,8 @@ class Index {
   const Document* doc(int64_t id) const;
   bool contains(int64_t id) const { return docs_.count(id) != 0; }
 
-  // vectors: n*dim floats; texts/metas: n strings each or null (empty).
+  // vectors: n*dim floats; texts/metas: n strings each or null (empty). Texts are stored as
+  // valid UTF-8: invalid bytes become U+FFFD (maximal subparts, as the tokenizer reads them).
   // Throws std::invalid_argument (nothing changed) on a present or repeated id, negative id,
   // or a non-empty meta that is not a JSON object.
   void add(size_t n, const float* vectors, const int64_t* ids, const std::string* texts,

@@ -334,6 +334,26 @@ TEST(Hardening, FreeDuringACallIsSafe) {
   }
 }
 
+// ---- 2. what is stored is valid UTF-8, also through the C API ---------------------------------
+
+TEST(Hardening, CApiAddStoresValidUtf8) {
+  bertrank_model* m = nullptr;
+  bertrank_index* idx = nullptr;
+  ASSERT_EQ(bertrank_model_load(fx().embed.c_str(), nullptr, &m), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_index_create(m, nullptr, &idx), BERTRANK_OK) << last();
+  const char* texts[] = {"caf\xe9 hello", "ok"};
+  const int64_t ids[] = {1, 2};
+  ASSERT_EQ(bertrank_index_add_texts(idx, m, ids, texts, nullptr, nullptr, 2, nullptr), BERTRANK_OK) << last();
+  const char* t = nullptr;
+  size_t n = 0;
+  ASSERT_EQ(bertrank_index_document(idx, 1, &t, &n, nullptr), BERTRANK_OK) << last();
+  EXPECT_EQ(std::string(t, n), "caf\xef\xbf\xbd hello");  // U+FFFD
+  // A JSON dump of the stored text (what `search` prints) cannot fail.
+  EXPECT_NO_THROW(nlohmann::json(std::string(t, n)).dump());
+  bertrank_index_free(idx);
+  bertrank_model_free(m);
+}
+
 // ---- 12. embedded NULs -----------------------------------------------------------------------
 
 std::string write_vocab(const std::vector<std::string>& words) {
