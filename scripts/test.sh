@@ -4,5 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
-cd "$root/${BUILD_DIR:-build}"
+build=${BUILD_DIR:-build}
+case "$build" in /*) ;; *) build="$root/$build" ;; esac  # setup.sh takes either form too
+cd "$build"
 ctest --output-on-failure -j "$(nproc)" "$@"
