@@ -107,11 +107,14 @@ DocBatch embed_documents(const Model& m, std::vector<retrieval::DocInput> docs, 
 // Adds an embedded batch to an index through the C API (all or nothing).
 void add_batch(bertrank_index* idx, const DocBatch& b) {
   std::vector<const char*> texts, metas;
+  std::vector<size_t> lengths;  // texts may hold NULs: pass their lengths (nothing cut short)
   for (size_t i = 0; i < b.ids.size(); ++i) {
     texts.push_back(b.texts[i].c_str());
+    lengths.push_back(b.texts[i].size());
     metas.push_back(b.metas[i].c_str());
   }
-  check(bertrank_index_add_vectors(idx, b.ids.data(), b.vectors.data(), texts.data(), metas.data(), b.ids.size()));
+  check(bertrank_index_add_vectors(idx, b.ids.data(), b.vectors.data(), texts.data(), lengths.data(), metas.data(),
+                                   b.ids.size()));
 }
 
 // Writers of an index hold its lock (common/file_lock.h: flock on "<index>.lock") from load to
@@ -246,7 +249,7 @@ void add_index_command(CLI::App& app) {
     Index idx = Index::load(aa->index);
     auto docs = read_documents_warn(aa->docs, aa->encoding, "index add");
     for (const auto& d : docs)
-      if (bertrank_index_document(idx.get(), d.id, nullptr, nullptr) == BERTRANK_OK)
+      if (bertrank_index_document(idx.get(), d.id, nullptr, nullptr, nullptr) == BERTRANK_OK)
         throw std::runtime_error("document id " + std::to_string(d.id) + " is already in the index");
     const Model m = load_index_model(idx.get(), aa->model, aa->precision);
     check(bertrank_index_check_model(idx.get(), m.get()));
