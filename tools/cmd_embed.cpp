@@ -2,11 +2,13 @@
 // one embedding per text out (jsonl: a JSON array of floats per line; npy: float32 n×dim).
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "common/atomic_file.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -18,7 +20,17 @@ struct EmbedArgs {
   int threads = 0, max_length = 0;
 };
 
-void write_npy(std::FILE* f, const std::vector<float>& v, size_t n, int dim) {
+// Where the output goes: standard output, or a file written atomically (common/atomic_file.h:
+// a killed run leaves the previous file, never a truncated one).
+struct Sink {
+  std::unique_ptr<AtomicFileWriter> file;
+  void put(const void* p, size_t n) {
+    if (file) file->write(p, n);
+    else std::fwrite(p, 1, n, stdout);
+  }
+};
+
+void write_npy(Sink& f, const std::vector<float>& v, size_t n, int dim) {
   std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::to_string(n) + ", " +
                   std::to_string(dim) + "), }";
   const size_t total = 10 + h.size() + 1;
@@ -26,9 +38,9 @@ void write_npy(std::FILE* f, const std::vector<float>& v, size_t n, int dim) {
   h += '\n';
   const uint16_t hl = uint16_t(h.size());
   const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, uint8_t(hl & 0xff), uint8_t(hl >> 8)};
-  std::fwrite(pre, 1, 10, f);
-  std::fwrite(h.data(), 1, h.size(), f);
-  std::fwrite(v.data(), sizeof(float), v.size(), f);
+  f.put(pre, 10);
+  f.put(h.data(), h.size());
+  f.put(v.data(), sizeof(float) * v.size());
 }
 }  // namespace
 
@@ -67,11 +79,8 @@ void add_embed_command(CLI::App& app) {
     size_t num_truncated = 0;
     for (uint8_t t : truncated) num_truncated += t;
 
-    std::FILE* f = stdout;
-    if (!a->output.empty() && a->output != "-") {
-      f = std::fopen(a->output.c_str(), "wb");
-      if (!f) throw std::runtime_error("cannot write '" + a->output + "'");
-    }
+    Sink f;
+    if (!a->output.empty() && a->output != "-") f.file = std::make_unique<AtomicFileWriter>(a->output);
     if (a->format == "npy") {
       write_npy(f, out, texts.size(), dim);
     } else {
@@ -84,15 +93,12 @@ void add_embed_command(CLI::App& app) {
           line += buf;
         }
         line += "]\n";
-        std::fwrite(line.data(), 1, line.size(), f);
+        f.put(line.data(), line.size());
       }
     }
-    const bool err = std::ferror(f) != 0;
-    if (f != stdout) {
-      if (std::fclose(f) != 0 || err) throw std::runtime_error("error writing '" + a->output + "'");
-    } else if (std::fflush(f) != 0 || err) {
+    if (f.file) f.file->commit();
+    else if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0)
       throw std::runtime_error("error writing standard output");
-    }
     if (num_truncated)
       std::fprintf(stderr, "bertrank embed: %zu of %zu inputs truncated to %d word pieces\n", num_truncated,
                    texts.size(), a->max_length > 0 ? a->max_length : mi.max_length);
