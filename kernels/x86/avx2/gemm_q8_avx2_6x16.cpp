@@ -262,7 +262,6 @@ void gemm_q8_pack(const float* w, int n, int k, void* packed) {
       for (int g = 0; g < kq / 4; ++g)
         for (int u = 0; u < 4; ++u) dst[size_t(g) * 64 + size_t(half) * 32 + size_t(c8) * 4 + u] = q[4 * g + u];
     }
-    std::free(q);
   });
 }
 
