@@ -45,7 +45,7 @@ for t in $targets; do
   # shellcheck disable=SC2086
   if nice -n 10 "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix="$build/findings/$t/" ${FUZZ_ARGS:-} "$corpus" "$build/seeds/$t" > "$log" 2>&1; then
-    done_line=$(grep -E '^#[0-9]+ +DONE' "$log" | tail -1 || true)
+    done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 || true)
     execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
     echo "fuzz: $t: ok, ${execs:-?} executions in ${secs}s; ${done_line:-(no DONE line)}"
   else
