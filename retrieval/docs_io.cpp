@@ -40,7 +40,7 @@ void for_each_jsonl_object(const std::string& path, const std::string& what,
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
       throw std::runtime_error(where + ": not a JSON object (" + e.what() + ")");
     }
     if (!j.is_object()) throw std::runtime_error(where + ": not a JSON object");
