@@ -30,7 +30,7 @@ foreach(_part MAJOR MINOR PATCH)
 endforeach()
 set(BERTRANK_API_VERSION
     "${BERTRANK_API_VERSION_MAJOR}.${BERTRANK_API_VERSION_MINOR}.${BERTRANK_API_VERSION_PATCH}")
-# 0.x: a minor release may break the ABI, so the SONAME carries major.minor (libbertrank.so.0.2).
+# 0.x: a minor release may break the ABI, so the SONAME carries major.minor (libbertrank.so.0.3).
 if(BERTRANK_API_VERSION_MAJOR EQUAL 0)
   set(BERTRANK_SOVERSION "${BERTRANK_API_VERSION_MAJOR}.${BERTRANK_API_VERSION_MINOR}")
   set(_bertrank_compat SameMinorVersion)
