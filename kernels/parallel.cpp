@@ -106,7 +106,10 @@ class Pool {
     while (int(workers_.size()) < n) {
       const int id = int(workers_.size());
       try {
-        workers_.emplace_back([this, id] { worker_loop(id); });
+        // The generation before this job is published (run() bumps it after this call): a
+        // worker that starts late still sees the job as new instead of sleeping through it.
+        const uint64_t gen = generation_.load(std::memory_order_acquire);
+        workers_.emplace_back([this, id, gen] { worker_loop(id, gen); });
       } catch (const std::exception&) {  // std::system_error (EAGAIN) or bad_alloc
         break;
       }
@@ -114,9 +117,8 @@ class Pool {
     }
   }
 
-  void worker_loop(int id) {
+  void worker_loop(int id, uint64_t seen) {
     t_in_task = true;  // a task that calls a kernel runs it serially
-    uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       // Spin for a while (~50-100 µs) so back-to-back calls find us awake, then sleep.
       uint64_t g = seen;

@@ -283,6 +283,25 @@ TEST(Hardening, ParallelForCarriesExceptionsToTheCaller) {
                  std::runtime_error);
     EXPECT_LE(ran.load(), 64);
   }
+  // Only a task on a worker thread throws (the caller's slot is 0; its tasks wait for a
+  // worker to start one): was std::terminate. Needs a second CPU for the worker.
+  if (bertrank::kernels::cpu_count() >= 2)
+    for (int rep = 0; rep < 5; ++rep) {
+      std::atomic<bool> worker_ran{false};
+      EXPECT_THROW(bertrank::kernels::parallel_for(64, 2,
+                                                   [&](int64_t, int slot) {
+                                                     if (slot != 0) {
+                                                       worker_ran = true;
+                                                       throw std::runtime_error("task failed on a worker");
+                                                     }
+                                                     const auto t0 = std::chrono::steady_clock::now();
+                                                     while (!worker_ran && std::chrono::steady_clock::now() - t0 <
+                                                                               std::chrono::seconds(5))
+                                                       std::this_thread::yield();
+                                                   }),
+                   std::runtime_error);
+      EXPECT_TRUE(worker_ran.load());
+    }
   // The pool still works, in parallel, after the failures.
   std::atomic<int> sum{0};
   bertrank::kernels::parallel_for(100, 2, [&](int64_t t, int) { sum += int(t); });
