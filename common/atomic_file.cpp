@@ -125,9 +125,11 @@ void AtomicFileWriter::fail(const std::string& what, int err) {
   throw std::runtime_error(msg);
 }
 
-void AtomicFileWriter::write_fd(const uint8_t* p, size_t n) {
+// Writes all n bytes, at the file position (offset < 0) or at `offset` (pwrite).
+void AtomicFileWriter::write_fd(const uint8_t* p, size_t n, int64_t offset) {
   while (n > 0) {
-    const ssize_t w = ::write(fd_, p, std::min<size_t>(n, size_t(1) << 24));
+    const size_t c = std::min<size_t>(n, size_t(1) << 24);
+    const ssize_t w = offset < 0 ? ::write(fd_, p, c) : ::pwrite(fd_, p, c, off_t(offset));
     if (w < 0) {
       const int err = errno;
       if (err == EINTR) continue;
@@ -135,6 +137,7 @@ void AtomicFileWriter::write_fd(const uint8_t* p, size_t n) {
     }
     p += w;
     n -= size_t(w);
+    if (offset >= 0) offset += w;
   }
 }
 
@@ -176,18 +179,7 @@ void AtomicFileWriter::pwrite_at(uint64_t offset, const void* data, size_t n) {
   if (offset > written_ || n > written_ - offset)
     throw std::runtime_error("pwrite_at past the written end of '" + temp_ + "'");
   flush();
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd_, p, n, off_t(offset));
-    if (w < 0) {
-      const int err = errno;
-      if (err == EINTR) continue;
-      fail("cannot write '" + temp_ + "' (saving '" + target_ + "')", err);
-    }
-    p += w;
-    n -= size_t(w);
-    offset += uint64_t(w);
-  }
+  write_fd(static_cast<const uint8_t*>(data), n, int64_t(offset));
 }
 
 void AtomicFileWriter::commit() {

@@ -83,7 +83,7 @@ class AtomicFileWriter {
  private:
   [[noreturn]] void fail(const std::string& what, int err);
   void discard();
-  void write_fd(const uint8_t* p, size_t n);
+  void write_fd(const uint8_t* p, size_t n, int64_t offset = -1);
   void flush();
 
   static constexpr size_t kBufferBytes = size_t(1) << 20;  // small writes are gathered

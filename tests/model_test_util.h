@@ -156,4 +156,52 @@ inline std::vector<uint8_t> raw_safetensors(const std::string& header, const std
   return b;
 }
 
+// Writes into `dir` a Hugging Face folder for the tiny model (config, vocab, tokenizer and
+// sentence-transformers files; safetensors with separate q/k/v and a "bert." prefix); `drop`
+// leaves one tensor out, `ffn_in_config` sets config.intermediate_size. Returns dir.
+inline std::string write_tiny_hf_dir(const std::string& dir, const TinyModel& tiny, const std::string& drop = "",
+                                     int ffn_in_config = 12) {
+  using nlohmann::json;
+  std::filesystem::create_directories(dir);
+  json hdr = json::object();
+  std::vector<uint8_t> data;
+  auto add = [&](const std::string& n, const std::vector<uint64_t>& shape, const float* v, size_t count) {
+    if (n == drop) return;
+    hdr["bert." + n] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {data.size(), data.size() + count * 4}}};
+    const auto* p = reinterpret_cast<const uint8_t*>(v);
+    data.insert(data.end(), p, p + count * 4);
+  };
+  for (const auto& [n, v] : tiny.tensors) {
+    if (n.find(".qkv.") != std::string::npos) {
+      const bool w = n.find("weight") != std::string::npos;
+      const size_t part = w ? 64 : 8;
+      const std::string base = n.substr(0, n.find("qkv."));
+      const char* names[3] = {"query", "key", "value"};
+      for (int i = 0; i < 3; ++i)
+        add(base + names[i] + (w ? ".weight" : ".bias"), w ? std::vector<uint64_t>{8, 8} : std::vector<uint64_t>{8},
+            v.second.data() + i * part, part);
+    } else {
+      add(n, v.first, v.second.data(), v.second.size());
+    }
+  }
+  write_bytes(dir + "/model.safetensors", raw_safetensors(hdr.dump(), data));
+  json cfg = tiny.meta["config"];
+  cfg["intermediate_size"] = ffn_in_config;
+  cfg["architectures"] = {"BertModel"};
+  cfg["model_type"] = "bert";
+  std::ofstream(dir + "/config.json") << cfg.dump();
+  std::ofstream vocab(dir + "/vocab.txt");
+  for (const auto& t : tiny.meta["tokenizer"]["vocab"]) vocab << t.get<std::string>() << "\n";
+  vocab.close();
+  std::ofstream(dir + "/tokenizer_config.json") << R"({"do_lower_case": true, "model_max_length": 16})";
+  std::ofstream(dir + "/modules.json")
+      << R"([{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},)"
+         R"({"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},)"
+         R"({"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}])";
+  std::filesystem::create_directories(dir + "/1_Pooling");
+  std::ofstream(dir + "/1_Pooling/config.json") << R"({"word_embedding_dimension": 8, "pooling_mode_mean_tokens": true})";
+  std::ofstream(dir + "/sentence_bert_config.json") << R"({"max_seq_length": 10})";
+  return dir;
+}
+
 }  // namespace bertrank::test

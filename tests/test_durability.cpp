@@ -755,49 +755,13 @@ TEST(ModelDurability, ConcurrentWritersAlwaysLeaveAValidModel) {
   EXPECT_TRUE(temps_of(out).empty());
 }
 
-namespace {
-// The tiny model as a Hugging Face folder (separate q/k/v, "bert." prefix), for `convert`.
-std::string write_hf_dir(const std::string& dir, const test::TinyModel& tiny) {
-  json hdr = json::object();
-  std::vector<uint8_t> data;
-  auto add = [&](const std::string& n, const std::vector<uint64_t>& shape, const float* v, size_t count) {
-    hdr["bert." + n] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {data.size(), data.size() + count * 4}}};
-    const auto* p = reinterpret_cast<const uint8_t*>(v);
-    data.insert(data.end(), p, p + count * 4);
-  };
-  for (const auto& [n, v] : tiny.tensors) {
-    if (n.find(".qkv.") != std::string::npos) {
-      const bool w = n.find("weight") != std::string::npos;
-      const size_t part = w ? 64 : 8;
-      const std::string base = n.substr(0, n.find("qkv."));
-      const char* names[3] = {"query", "key", "value"};
-      for (int i = 0; i < 3; ++i)
-        add(base + names[i] + (w ? ".weight" : ".bias"), w ? std::vector<uint64_t>{8, 8} : std::vector<uint64_t>{8},
-            v.second.data() + i * part, part);
-    } else {
-      add(n, v.first, v.second.data(), v.second.size());
-    }
-  }
-  test::write_bytes(dir + "/model.safetensors", test::raw_safetensors(hdr.dump(), data));
-  json cfg = tiny.meta["config"];
-  cfg["architectures"] = {"BertModel"};
-  cfg["model_type"] = "bert";
-  std::ofstream(dir + "/config.json") << cfg.dump();
-  std::ofstream vocab(dir + "/vocab.txt");
-  for (const auto& t : tiny.meta["tokenizer"]["vocab"]) vocab << t.get<std::string>() << "\n";
-  vocab.close();
-  std::ofstream(dir + "/tokenizer_config.json") << R"({"do_lower_case": true, "model_max_length": 16})";
-  return dir;
-}
-}  // namespace
-
 // Concurrent `bertrank convert` runs to one output: every run succeeds and the output is always
 // a complete model that loads (the issue saw corrupt and deleted outputs).
 TEST(ModelDurabilityCli, ConcurrentConvertsToOneOutput) {
   SKIP_WITHOUT_CLI();
   const std::string dir = fresh_dir("convert");
   fs::create_directories(dir + "/hf");
-  write_hf_dir(dir + "/hf", test::TinyModel());
+  test::write_tiny_hf_dir(dir + "/hf", test::TinyModel());
   const std::string out = dir + "/out.brm";
   std::string err;
   ASSERT_EQ(run_cli({"convert", dir + "/hf", "-o", out}, dir, &err), 0) << err;
