@@ -1,7 +1,7 @@
 # Packaging: what `cmake --install` puts in a prefix for programs that link bertrank.
 #
 #   include/bertrank/bertrank.h, bertrank.hpp   the public C API and its C++ wrapper
-#   lib/libbertrank.a                           bertrank_core's objects + utf8proc's, merged: a
+#   lib/libbertrank.a                           the engine layers' objects + utf8proc's, merged: a
 #                                               consumer needs only libc, libstdc++ and OpenMP
 #   lib/libbertrank.so.X.Y.Z (SONAME .so.X.Y)   exports only the bertrank_* C symbols
 #   lib/cmake/bertrank/                         find_package(bertrank): bertrank::bertrank,
@@ -9,14 +9,16 @@
 #   lib/pkgconfig/bertrank.pc, bertrank-static.pc
 #   bin/bertrank                                the CLI
 #
-# Both libraries reuse bertrank_core's object files ($<TARGET_OBJECTS>), so nothing is compiled
-# twice. Target names avoid the `bertrank` executable and `bertrank_core`; OUTPUT_NAME is bertrank.
+# Both libraries reuse the layers' object files ($<TARGET_OBJECTS> of every bertrank_<layer>,
+# cmake/BertrankLayers.cmake), so nothing is compiled twice. Target names avoid the `bertrank`
+# executable and `bertrank_core`; OUTPUT_NAME is bertrank.
 #
 # -DBERTRANK_STATIC_CLI=ON adds `bertrank-static` (build/bertrank-static): the CLI linked with
 # -static (glibc, libstdc++, libgomp, utf8proc all inside), for machines with nothing installed.
 include(GNUInstallDirs)
+bertrank_layer_objects(BERTRANK_ENGINE_OBJECTS)
+get_property(BERTRANK_ENGINE_LAYERS GLOBAL PROPERTY BERTRANK_LAYER_TARGETS)
 include(CMakePackageConfigHelpers)
-find_package(Threads REQUIRED)  # (kernels/ finds it too, but imported targets are per directory)
 
 option(BERTRANK_BUILD_PACKAGE "Build libbertrank.a / libbertrank.so for installation" ON)
 option(BERTRANK_STATIC_CLI "Also build build/bertrank-static, a fully static CLI" OFF)
@@ -61,8 +63,8 @@ if(BERTRANK_BUILD_PACKAGE)
   endif()
 
   # -- libbertrank.a --------------------------------------------------------------------------
-  add_library(bertrank_static STATIC $<TARGET_OBJECTS:bertrank_core> ${BERTRANK_UTF8PROC_OBJECTS})
-  add_dependencies(bertrank_static bertrank_core)
+  add_library(bertrank_static STATIC ${BERTRANK_ENGINE_OBJECTS} ${BERTRANK_UTF8PROC_OBJECTS})
+  add_dependencies(bertrank_static ${BERTRANK_ENGINE_LAYERS})
   set_target_properties(bertrank_static PROPERTIES
     OUTPUT_NAME bertrank
     LINKER_LANGUAGE CXX
@@ -75,8 +77,8 @@ if(BERTRANK_BUILD_PACKAGE)
   endif()
 
   # -- libbertrank.so -------------------------------------------------------------------------
-  add_library(bertrank_shared SHARED $<TARGET_OBJECTS:bertrank_core>)
-  add_dependencies(bertrank_shared bertrank_core)
+  add_library(bertrank_shared SHARED ${BERTRANK_ENGINE_OBJECTS})
+  add_dependencies(bertrank_shared ${BERTRANK_ENGINE_LAYERS})
   set_target_properties(bertrank_shared PROPERTIES
     OUTPUT_NAME bertrank
     LINKER_LANGUAGE CXX
@@ -143,13 +145,13 @@ if(BERTRANK_STATIC_CLI)
     message(FATAL_ERROR "BERTRANK_STATIC_CLI needs libutf8proc.a (Debian: libutf8proc-dev)")
   endif()
   find_package(CLI11 REQUIRED)  # tools/ finds it, but imported targets are per directory
-  # The `bertrank` target's own object files (tools/, compiled once) and bertrank_core's, plus
+  # The `bertrank` target's own object files (tools/, compiled once) and the layers', plus
   # utf8proc.o, linked statically; the CLI's other link libraries (CLI11) are header-only.
   get_target_property(_cli_libs bertrank LINK_LIBRARIES)
-  list(REMOVE_ITEM _cli_libs bertrank_core bertrank_static bertrank_shared)
-  add_executable(bertrank-static $<TARGET_OBJECTS:bertrank> $<TARGET_OBJECTS:bertrank_core>
+  list(REMOVE_ITEM _cli_libs bertrank_core bertrank_static bertrank_shared ${BERTRANK_ENGINE_LAYERS})
+  add_executable(bertrank-static $<TARGET_OBJECTS:bertrank> ${BERTRANK_ENGINE_OBJECTS}
                  ${BERTRANK_UTF8PROC_OBJECTS})
-  add_dependencies(bertrank-static bertrank bertrank_core)
+  add_dependencies(bertrank-static bertrank ${BERTRANK_ENGINE_LAYERS})
   target_link_libraries(bertrank-static PRIVATE ${_cli_libs})
   # -static: glibc, libstdc++, libgcc and libgomp all inside; no PIE, no interpreter.
   # (OpenMP::OpenMP_CXX names libgomp.so by path, so the flag is given instead: with -static,
