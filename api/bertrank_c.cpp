@@ -31,7 +31,7 @@
 #include "model/cross_encoder.h"
 #include "model/model.h"
 #include "retrieval/index.h"
-#include "retrieval/pipeline.h"
+#include "api/pipeline.h"
 #include "tokenizer/load.h"
 
 using namespace bertrank;

@@ -1,4 +1,4 @@
-#include "retrieval/pipeline.h"
+#include "api/pipeline.h"
 
 #include <algorithm>
 #include <chrono>

@@ -1,4 +1,5 @@
-// pipeline.h — retrieve, then rerank: the two stages of bertrank's search.
+// pipeline.h — retrieve, then rerank: the two stages of bertrank's search. It sits above
+// retrieval/ and model/ (it orchestrates both), beside the C API that exposes it.
 //
 //   stage 1: the index's first stage for every query (dense bi-encoder, BM25, or their
 //            reciprocal-rank fusion), `depth` = max(k, candidates) hits per query;

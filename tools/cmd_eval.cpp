@@ -12,7 +12,7 @@
 // distinct (query, document) pair is scored by the cross-encoder once, however many rows use
 // it: a pair's score does not depend on the other candidates, so rerank@N of every N is the
 // stable sort by score of the first N first-stage hits, the rest behind — exactly what
-// `bertrank search --rerank` (retrieval/pipeline.h) returns.
+// `bertrank search --rerank` (api/pipeline.h) returns.
 //
 // Unmatched ids (retrieval/metrics.h match_qrels): each row also carries "qrels" (judgements
 // read), "qrels_unknown_queries" (judgements naming a query not in --queries) and

@@ -1,7 +1,7 @@
 // `bertrank search -i <index> -q "..." [-k 10] [--mode dense|bm25|hybrid] [--nprobe N]
 //                  [--rerank <cross-encoder .brm> --candidates N]`:
 // first-stage retrieval from an index, then (with --rerank) the cross-encoder on the top N
-// (retrieval/pipeline.h); one JSON line per hit {"id","score","first_stage_score","text"
+// (api/pipeline.h); one JSON line per hit {"id","score","first_stage_score","text"
 // [,"meta"]}, best first. The model comes from the index unless -m says where it moved (its fingerprint
 // must match). --queries FILE runs one query per line; each hit then also carries "query"
 // (the line number, from 0).
