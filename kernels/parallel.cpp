@@ -1,4 +1,5 @@
-// Task pool behind parallel_for (see parallel.h for why it is not an OpenMP region).
+// Task pool behind parallel_for (see parallel.h for why it is not an OpenMP region, and for
+// how concurrent callers share the workers).
 #include "kernels/parallel.h"
 
 #include <omp.h>
@@ -9,10 +10,10 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <system_error>
-#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -27,16 +28,24 @@ namespace bertrank::kernels {
 namespace {
 
 struct Job {
-  TaskFn fn;
-  void* ctx;
-  int64_t ntasks;
+  TaskFn fn = nullptr;
+  void* ctx = nullptr;
+  int64_t ntasks = 0;
+  int threads = 1;  // most threads this job may use, the caller included
   std::atomic<int64_t> next{0};
-  std::atomic<int64_t> done{0};
-  std::atomic<int> slots{1};  // slot 0 is the caller
+  std::atomic<int64_t> done{0};  // tasks finished or skipped
   // The first exception a task threw; set once (under err_mu), rethrown on the caller.
   std::mutex err_mu;
   std::exception_ptr error;
   std::atomic<bool> failed{false};
+  // Under the pool mutex: slots handed out (slot 0 is the caller), workers inside the job,
+  // whether the caller sleeps on `left` for them, and the links of the pool's list of jobs.
+  int slots = 1;
+  int inside = 0;
+  bool waiting = false;
+  std::condition_variable left;
+  Job* prev = nullptr;
+  Job* next_job = nullptr;
 };
 
 thread_local bool t_in_task = false;
@@ -74,83 +83,106 @@ class Pool {
     return *p;
   }
 
-  // Runs the job on the caller and up to `helpers` workers.
-  void run(Job& job, int helpers) {
-    ensure_workers(helpers);
+  // Runs the job on the caller and on up to job.threads - 1 workers.
+  void run(Job& job) {
+    ensure_workers(job.threads - 1);
+    int sleeping;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      wanted_ = helpers;
-      current_.store(&job, std::memory_order_seq_cst);
-      generation_.fetch_add(1, std::memory_order_seq_cst);
+      link(job);
+      generation_.fetch_add(1, std::memory_order_release);
+      sleeping = sleeping_;
     }
-    if (sleeping_.load(std::memory_order_seq_cst) > 0) cv_.notify_all();
+    // One wake-up per slot still free (extra ones would only find nothing to do).
+    for (int i = 0; i < sleeping && i < job.threads - 1; ++i) cv_.notify_one();
     run_tasks(job, 0);
-    // Wait only for tasks other threads claimed and are still running.
-    for (int spins = 0; job.done.load(std::memory_order_acquire) < job.ntasks; ++spins) {
-      if (spins < 4096) BERTRANK_PAUSE();
-      else std::this_thread::yield();
+    // Every task is claimed now. Spin briefly for the ones workers still run (back-to-back
+    // kernel calls end within microseconds of each other), then sleep until they are done.
+    for (int i = 0; i < 4096 && job.done.load(std::memory_order_acquire) < job.ntasks; ++i) BERTRANK_PAUSE();
+    std::unique_lock<std::mutex> lk(mu_);
+    unlink(job);
+    // A worker that picked the job may still be inside run_tasks (finding nothing, or running
+    // its last task); the job lives on the caller's stack, so wait until every one has left.
+    if (job.inside > 0) {
+      job.waiting = true;
+      job.left.wait(lk, [&] { return job.inside == 0; });
     }
-    current_.store(nullptr, std::memory_order_seq_cst);
-    // A worker that picked up the job pointer may still be inside run_tasks (finding nothing);
-    // the job lives on the caller's stack, so wait until every such worker has left.
-    while (inside_.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
   }
 
-  std::mutex busy;  // one parallel_for at a time; others run serially
-
  private:
-  // Starts workers up to n. A thread that cannot be started (EAGAIN: a process or system
-  // limit) is not an error: the job runs with the workers there are.
+  // Starts workers up to n (at most cpu_count() - 1: the caller is the other thread). A
+  // thread that cannot be started (EAGAIN: a process or system limit) is not an error: the
+  // job runs with the workers there are.
   void ensure_workers(int n) {
+    if (nworkers_.load(std::memory_order_acquire) >= n) return;
     std::lock_guard<std::mutex> lk(mu_);
-    while (int(workers_.size()) < n) {
-      const int id = int(workers_.size());
+    while (nworkers_.load(std::memory_order_relaxed) < n) {
       try {
-        // The generation before this job is published (run() bumps it after this call): a
-        // worker that starts late still sees the job as new instead of sleeping through it.
-        const uint64_t gen = generation_.load(std::memory_order_acquire);
-        workers_.emplace_back([this, id, gen] { worker_loop(id, gen); });
+        std::thread(&Pool::worker_loop, this).detach();
       } catch (const std::exception&) {  // std::system_error (EAGAIN) or bad_alloc
         break;
       }
-      workers_.back().detach();
+      nworkers_.fetch_add(1, std::memory_order_release);
     }
   }
 
-  void worker_loop(int id, uint64_t seen) {
+  void link(Job& j) {
+    j.prev = tail_;
+    j.next_job = nullptr;
+    (tail_ ? tail_->next_job : head_) = &j;
+    tail_ = &j;
+  }
+  void unlink(Job& j) {
+    (j.prev ? j.prev->next_job : head_) = j.next_job;
+    (j.next_job ? j.next_job->prev : tail_) = j.prev;
+  }
+
+  // Under mu_: the listed job with unclaimed tasks and a free slot that has the fewest
+  // threads so far (the oldest of those), or null.
+  Job* pick() const {
+    Job* best = nullptr;
+    for (Job* j = head_; j; j = j->next_job)
+      if (j->slots < j->threads && j->next.load(std::memory_order_relaxed) < j->ntasks &&
+          (!best || j->slots < best->slots))
+        best = j;
+    return best;
+  }
+
+  void worker_loop() {
     t_in_task = true;  // a task that calls a kernel runs it serially
+    std::unique_lock<std::mutex> lk(mu_);
     for (;;) {
-      // Spin for a while (~50-100 µs) so back-to-back calls find us awake, then sleep.
-      uint64_t g = seen;
-      for (int i = 0; i < 20000 && (g = generation_.load(std::memory_order_acquire)) == seen; ++i)
-        BERTRANK_PAUSE();
-      if (g == seen) {
-        std::unique_lock<std::mutex> lk(mu_);
-        sleeping_.fetch_add(1, std::memory_order_seq_cst);
-        cv_.wait(lk, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-        sleeping_.fetch_sub(1, std::memory_order_seq_cst);
-        g = generation_.load(std::memory_order_acquire);
-      }
-      seen = g;
-      if (id >= wanted_.load(std::memory_order_acquire)) continue;
-      inside_.fetch_add(1, std::memory_order_seq_cst);
-      Job* job = current_.load(std::memory_order_seq_cst);
-      if (job && job->next.load(std::memory_order_relaxed) < job->ntasks) {
-        const int slot = job->slots.fetch_add(1, std::memory_order_relaxed);
+      if (Job* job = pick()) {
+        const int slot = job->slots++;
+        ++job->inside;
+        lk.unlock();
         run_tasks(*job, slot);
+        lk.lock();
+        if (--job->inside == 0 && job->waiting) job->left.notify_one();
+        continue;
       }
-      inside_.fetch_sub(1, std::memory_order_seq_cst);
+      // Nothing to do. The generation read under the lock that found nothing: a job
+      // published after that changes it, so the wait below cannot miss it.
+      const uint64_t seen = generation_.load(std::memory_order_relaxed);
+      lk.unlock();
+      // Spin for a while (~50-100 µs) so back-to-back calls find us awake, then sleep.
+      for (int i = 0; i < 20000 && generation_.load(std::memory_order_acquire) == seen; ++i) BERTRANK_PAUSE();
+      lk.lock();
+      if (generation_.load(std::memory_order_relaxed) == seen) {
+        ++sleeping_;
+        cv_.wait(lk, [&] { return generation_.load(std::memory_order_relaxed) != seen; });
+        --sleeping_;
+      }
     }
   }
 
   std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::thread> workers_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<Job*> current_{nullptr};
-  std::atomic<int> inside_{0};
-  std::atomic<int> sleeping_{0};
-  std::atomic<int> wanted_{0};
+  std::condition_variable cv_;   // workers sleep here; a new job wakes them
+  Job* head_ = nullptr;          // jobs being run, oldest first (under mu_)
+  Job* tail_ = nullptr;
+  int sleeping_ = 0;             // workers waiting on cv_ (under mu_)
+  std::atomic<uint64_t> generation_{0};  // bumped (under mu_) for every job published
+  std::atomic<int> nworkers_{0};
 };
 
 }  // namespace
@@ -186,17 +218,11 @@ void parallel_for(int64_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   if (t_in_task || omp_in_parallel()) threads = 1;
   if (int64_t(threads) > ntasks) threads = int(ntasks);
   Job job;
-  job.fn = fn, job.ctx = ctx, job.ntasks = ntasks;
-  if (threads <= 1) {
-    run_tasks(job, 0);
-  } else {
-    Pool& pool = Pool::get();
-    std::unique_lock<std::mutex> lk(pool.busy, std::try_to_lock);
-    InTaskScope in_task;
-    if (!lk.owns_lock())  // another thread is using the pool: do our share alone
-      run_tasks(job, 0);
-    else
-      pool.run(job, threads - 1);
+  job.fn = fn, job.ctx = ctx, job.ntasks = ntasks, job.threads = threads;
+  {
+    InTaskScope in_task;  // a kernel called from a task runs serially, also when this call does
+    if (threads <= 1) run_tasks(job, 0);
+    else Pool::get().run(job);
   }
   if (job.error) std::rethrow_exception(job.error);
 }
