@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/half.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -93,21 +94,6 @@ void gemm_q8(const GemmQArgs& g) {
       }
     }
   }
-}
-
-uint16_t float_to_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((u >> 16) | 0x0040u);  // NaN: keep it quiet
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
-}
-
-float bf16_to_float(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
 }
 
 // Packed bf16 weight (ref): W rounded to bf16, n*k row-major.

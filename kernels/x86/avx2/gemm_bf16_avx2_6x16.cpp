@@ -21,9 +21,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/half.h"
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
-#include "kernels/ref/kernels_ref.h"
 #include "kernels/x86/avx2/simd_avx2.h"
 
 namespace bertrank::kernels::avx2 {
@@ -104,7 +104,7 @@ void gemm_bf16_pack(const float* w, int n, int k, void* packed) {
       const int col = jp * BF_NR + j;
       const int slot = j < 8 ? 2 * j : 2 * (j - 8) + 1;  // low half of lane j, or high half of lane j-8
       for (int p = 0; p < k; ++p)
-        dst[size_t(p) * BF_NR + size_t(slot)] = col < n ? ref::float_to_bf16(w[size_t(col) * k + p]) : 0;
+        dst[size_t(p) * BF_NR + size_t(slot)] = col < n ? bertrank::float_to_bf16(w[size_t(col) * k + p]) : 0;
     }
   });
 }
