@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "common/atomic_file.h"
+#include "common/json_strict.h"
 
 namespace bertrank::model {
 
@@ -124,11 +125,12 @@ ModelFile ModelFile::open(const std::string& path) {
   h = fnv1a64(p + kBrmHeaderSize, size_t(size - kBrmHeaderSize), h);
   if (h != checksum) fail("checksum mismatch: the file is corrupt");
 
-  std::string dup;
   const char* mb = reinterpret_cast<const char*>(p + meta_offset);
-  mf.meta_ = parse_json_strict(mb, mb + meta_size, &dup);
-  if (!dup.empty()) fail("metadata has the key '" + dup + "' twice");
-  if (mf.meta_.is_discarded() || !mf.meta_.is_object()) fail("metadata is not a JSON object");
+  StrictJson meta = json_parse_strict(mb, mb + meta_size);
+  if (!meta.duplicate_key.empty()) fail("metadata " + meta.problem());
+  if (!meta.ok()) fail("metadata is not a JSON object (" + meta.syntax_error + ")");
+  if (!meta.value.is_object()) fail("metadata is not a JSON object");
+  mf.meta_ = std::move(meta.value);
   if (mf.meta_.value("format", std::string()) != "bertrank-model") fail("metadata 'format' is not \"bertrank-model\"");
   auto tt = mf.meta_.find("tensors");
   if (tt == mf.meta_.end() || !tt->is_array()) fail("metadata has no 'tensors' array");

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "common/half.h"
+#include "common/json_strict.h"
 
 namespace bertrank::model {
 
@@ -50,11 +51,11 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   if (n > size - 8)
     fail("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
   if (n < 2 || base[8] != '{') fail("header is not a JSON object (must start with '{')");
-  std::string dup;
   const char* hb = reinterpret_cast<const char*>(base + 8);
-  nlohmann::json h = parse_json_strict(hb, hb + n, &dup);
-  if (!dup.empty()) fail("header has the key '" + dup + "' twice");
-  if (h.is_discarded() || !h.is_object()) fail("header is not valid JSON");
+  StrictJson parsed = json_parse_strict(hb, hb + n);
+  if (!parsed.ok()) fail("header " + parsed.problem());
+  const nlohmann::json h = std::move(parsed.value);
+  if (!h.is_object()) fail("header is not a JSON object");
 
   const uint64_t data_start = 8 + n, data_len = size - data_start;
   struct Span { uint64_t b, e; size_t idx; };
