@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "common/checked_size.h"
 #include "common/half.h"
 #include "common/json_strict.h"
 
@@ -23,8 +24,6 @@ constexpr DtypeInfo kDtypes[] = {
     {"F32", StDtype::F32, 4},   {"F64", StDtype::F64, 8},     {"I64", StDtype::I64, 8},
     {"U64", StDtype::U64, 8},   {"F8_E4M3", StDtype::F8_E4M3, 1}, {"F8_E5M2", StDtype::F8_E5M2, 1},
 };
-
-bool mul_overflow(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_mul_overflow(a, b, out); }
 }  // namespace
 
 const char* st_dtype_name(StDtype d) {
@@ -91,11 +90,11 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     for (const auto& d : *sh) {
       if (!d.is_number_unsigned()) tfail("shape has a dimension that is not a non-negative integer");
       const uint64_t dim = d.get<uint64_t>();
-      if (mul_overflow(numel, dim, &numel)) tfail("shape's element count overflows 64 bits");
+      if (mul_overflows(numel, dim, &numel)) tfail("shape's element count overflows 64 bits");
       t.shape.push_back(dim);
     }
     uint64_t nbytes = 0;
-    if (mul_overflow(numel, info->size, &nbytes)) tfail("shape's byte size overflows 64 bits");
+    if (mul_overflows(numel, uint64_t(info->size), &nbytes)) tfail("shape's byte size overflows 64 bits");
     auto off = v.find("data_offsets");
     if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
         !(*off)[1].is_number_unsigned())
