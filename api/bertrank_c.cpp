@@ -390,7 +390,7 @@ const char* bertrank_isa(void) {
 
 int bertrank_isa_available(const char* isa) {
   if (!isa) return 0;
-  for (kernels::Isa i : {kernels::Isa::ref, kernels::Isa::avx2, kernels::Isa::avx512})
+  for (kernels::Isa i : kernels::kAllIsas)
     if (std::strcmp(isa, kernels::isa_name(i)) == 0) return kernels::cpu_supports(i) && kernels::kernels_for(i) ? 1 : 0;
   return 0;
 }

@@ -45,7 +45,17 @@ void u8_to_f32_ref(size_t n, const uint8_t* in, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = (float)in[i];
 }
 
-const ScanTable kRef = {"ref", ip_block_ref, f16_to_f32_ref, f32_to_f16_ref, u8_to_f32_ref};
+// Filled by name at compile time; tests/test_dispatch.cpp checks that no entry is left null.
+constexpr ScanTable make_ref_table() {
+  ScanTable t{};
+  t.name = "ref";
+  t.ip_block = ip_block_ref;
+  t.f16_to_f32 = f16_to_f32_ref;
+  t.f32_to_f16 = f32_to_f16_ref;
+  t.u8_to_f32 = u8_to_f32_ref;
+  return t;
+}
+constexpr ScanTable kRef = make_ref_table();
 
 const ScanTable& choose() {
   const char* env = std::getenv("BERTRANK_ISA");
@@ -74,6 +84,16 @@ const ScanTable* avx2_table() {
 #else
   return nullptr;
 #endif
+}
+
+const char* scan_table_missing_entry(const ScanTable& t) {
+  static_assert(sizeof(ScanTable) == 5 * sizeof(void*), "scan_table_missing_entry must check every entry");
+  if (!t.name || !*t.name) return "name";
+  if (!t.ip_block) return "ip_block";
+  if (!t.f16_to_f32) return "f16_to_f32";
+  if (!t.f32_to_f16) return "f32_to_f16";
+  if (!t.u8_to_f32) return "u8_to_f32";
+  return nullptr;
 }
 
 const ScanTable& active() {

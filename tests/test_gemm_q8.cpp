@@ -188,7 +188,7 @@ TEST_P(GemmQ8Isa, ZeroRowsAndChannels) {
   for (int i = 0; i < m; ++i) EXPECT_EQ(got[size_t(i) * n + 4], bias[4]);
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, GemmQ8Isa, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512),
+INSTANTIATE_TEST_SUITE_P(Isa, GemmQ8Isa, ::testing::ValuesIn(bk::kAllIsas),
                          [](const auto& info) { return std::string(bk::isa_name(info.param)); });
 
 TEST(GemmQ8Quantize, RowMatchesDefinition) {
@@ -276,7 +276,7 @@ TEST_P(GemmBf16Isa, ErrorIsWeightRoundingOnly) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, GemmBf16Isa, ::testing::Values(Isa::ref, Isa::avx2, Isa::avx512),
+INSTANTIATE_TEST_SUITE_P(Isa, GemmBf16Isa, ::testing::ValuesIn(bk::kAllIsas),
                          [](const auto& info) { return std::string(bk::isa_name(info.param)); });
 
 TEST(GemmBf16Round, NearestEven) {

@@ -29,6 +29,7 @@
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
 #include "kernels/ref/kernels_ref.h"
+#include "kernels/x86/avx2/gemm_reduced_avx2.h"
 #include "kernels/x86/avx2/simd_avx2.h"
 
 namespace bertrank::kernels::avx2 {
