@@ -1,4 +1,5 @@
 // cpuid once -> one table of function pointers. BERTRANK_ISA=ref|avx2|avx512 overrides.
+// Adding an ISA: kernels/README.md.
 #include <cstddef>
 #include <cstdlib>
 #include <iterator>

@@ -4,6 +4,7 @@
 // scalar reference (kernels/ref/) that is the test oracle and the fallback; the AVX2+FMA and
 // AVX-512 versions (kernels/x86/...) are compiled with their own flags and chosen once at
 // start-up from cpuid. BERTRANK_ISA=ref|avx2|avx512 forces one (refused if the CPU lacks it).
+// The folder's map and the steps for adding an ISA: kernels/README.md.
 //
 // Conventions for every kernel below
 //   - Matrices are row-major; `ld*` is the distance in floats between consecutive rows.
@@ -34,7 +35,7 @@ namespace bertrank::kernels {
 enum class Isa : int { ref = 0, avx2 = 1, avx512 = 2 };
 // Every ISA the tree knows, in enum order. Within one architecture a later one is preferred:
 // select_kernels() picks the last that this CPU and build run. The tests iterate this list, so
-// an ISA appended here is tested against ref.
+// an ISA appended here (kernels/README.md, "Adding an ISA") is tested against ref.
 constexpr Isa kAllIsas[] = {Isa::ref, Isa::avx2, Isa::avx512};
 const char* isa_name(Isa isa);  // "ref", "avx2", "avx512": the BERTRANK_ISA values
 
