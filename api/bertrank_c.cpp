@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/checked_size.h"
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
 #include "model/convert.h"
@@ -216,9 +217,9 @@ void need(const void* p, const char* what) {
 }
 
 size_t checked_mul(size_t a, size_t b, const char* what) {
-  if (a != 0 && b > std::numeric_limits<size_t>::max() / a)
-    fail(BERTRANK_ERR_INVALID_ARGUMENT, std::string(what) + " overflows size_t");
-  return a * b;
+  size_t r;
+  if (mul_overflows(a, b, &r)) fail(BERTRANK_ERR_INVALID_ARGUMENT, std::string(what) + " overflows size_t");
+  return r;
 }
 
 void need_capacity(size_t have, size_t want, const char* what) {
@@ -389,7 +390,7 @@ const char* bertrank_isa(void) {
 
 int bertrank_isa_available(const char* isa) {
   if (!isa) return 0;
-  for (kernels::Isa i : {kernels::Isa::ref, kernels::Isa::avx2, kernels::Isa::avx512})
+  for (kernels::Isa i : kernels::kAllIsas)
     if (std::strcmp(isa, kernels::isa_name(i)) == 0) return kernels::cpu_supports(i) && kernels::kernels_for(i) ? 1 : 0;
   return 0;
 }

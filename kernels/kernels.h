@@ -4,6 +4,7 @@
 // scalar reference (kernels/ref/) that is the test oracle and the fallback; the AVX2+FMA and
 // AVX-512 versions (kernels/x86/...) are compiled with their own flags and chosen once at
 // start-up from cpuid. BERTRANK_ISA=ref|avx2|avx512 forces one (refused if the CPU lacks it).
+// The folder's map and the steps for adding an ISA: kernels/README.md.
 //
 // Conventions for every kernel below
 //   - Matrices are row-major; `ld*` is the distance in floats between consecutive rows.
@@ -32,7 +33,11 @@
 namespace bertrank::kernels {
 
 enum class Isa : int { ref = 0, avx2 = 1, avx512 = 2 };
-const char* isa_name(Isa isa);
+// Every ISA the tree knows, in enum order. Within one architecture a later one is preferred:
+// select_kernels() picks the last that this CPU and build run. The tests iterate this list, so
+// an ISA appended here (kernels/README.md, "Adding an ISA") is tested against ref.
+constexpr Isa kAllIsas[] = {Isa::ref, Isa::avx2, Isa::avx512};
+const char* isa_name(Isa isa);  // "ref", "avx2", "avx512": the BERTRANK_ISA values
 
 // Epilogue fused into the GEMM store: C = act(A·Wᵀ + bias) (+ residual).
 enum class Activation : int { none = 0, gelu_erf = 1, gelu_tanh = 2 };
@@ -200,6 +205,14 @@ const KernelTable& select_kernels(const char* forced_isa);
 
 // A specific table, or null if the CPU or the build lacks it. For tests and benchmarks.
 const KernelTable* kernels_for(Isa isa);
+
+// The table the build has for an ISA whether or not this CPU can run it (null if the build
+// lacks it), to inspect its entries (tests/test_dispatch.cpp): never call through it without
+// kernels_for(). The tables are constant-initialised, so getting one runs no ISA code.
+const KernelTable* kernels_built(Isa isa);
+
+// The name of the first null entry of t ("gemm_bf16"), or null when every entry is set.
+const char* kernel_table_missing_entry(const KernelTable& t);
 
 // Whether this CPU (and OS) supports the ISA.
 bool cpu_supports(Isa isa);

@@ -5,6 +5,8 @@
 #include <map>
 #include <stdexcept>
 
+#include "common/json_strict.h"
+
 #include "model/config.h"
 #include "model/model.h"
 #include "model/model_file.h"
@@ -18,16 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-json read_json_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open '" + p.string() + "'");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::string dup;
-  json j = parse_json_strict(s.data(), s.data() + s.size(), &dup);
-  if (!dup.empty()) throw std::runtime_error("'" + p.string() + "' has the key '" + dup + "' twice");
-  if (j.is_discarded()) throw std::runtime_error("'" + p.string() + "' is not valid JSON");
-  return j;
-}
+json read_json_file(const fs::path& p) { return json_read_file_strict(p.string()); }
 
 struct HeadSource {
   HeadConfig head;

@@ -7,7 +7,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <set>
 #include <stdexcept>
 
 namespace bertrank::model {
@@ -56,26 +55,6 @@ MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     o.size_ = 0;
   }
   return *this;
-}
-
-nlohmann::json parse_json_strict(const char* begin, const char* end, std::string* dup_key) {
-  std::vector<std::set<std::string>> keys;
-  bool dup = false;
-  auto cb = [&](int, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-    using E = nlohmann::json::parse_event_t;
-    if (ev == E::object_start) keys.emplace_back();
-    else if (ev == E::object_end) { if (!keys.empty()) keys.pop_back(); }
-    else if (ev == E::key && !keys.empty() && parsed.is_string()) {
-      if (!keys.back().insert(parsed.get<std::string>()).second && !dup) {
-        dup = true;
-        *dup_key = parsed.get<std::string>();
-      }
-    }
-    return true;
-  };
-  nlohmann::json j = nlohmann::json::parse(begin, end, cb, /*allow_exceptions=*/false);
-  if (dup) return nlohmann::json(nlohmann::json::value_t::discarded);
-  return j;
 }
 
 uint64_t fnv1a64(const uint8_t* data, size_t n, uint64_t h) {

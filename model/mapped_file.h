@@ -6,7 +6,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <nlohmann/json.hpp>
 #include <string>
 
 namespace bertrank::model {
@@ -45,10 +44,5 @@ std::string sha256_hex(const uint8_t* data, size_t n);
 // FNV-1a 64-bit hash of a byte range (offset basis 0xcbf29ce484222325, prime 0x100000001b3),
 // continuing from `h` so that ranges can be chained.
 uint64_t fnv1a64(const uint8_t* data, size_t n, uint64_t h = 0xcbf29ce484222325ull);
-
-// Parses JSON like nlohmann::json::parse without exceptions, but also refuses duplicate keys in
-// any object (nlohmann keeps the last one silently). Returns a discarded value on failure; on a
-// duplicate, *dup_key names it.
-nlohmann::json parse_json_strict(const char* begin, const char* end, std::string* dup_key);
 
 }  // namespace bertrank::model

@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include "common/atomic_file.h"
+#include "common/checked_size.h"
+#include "common/json_strict.h"
 
 namespace bertrank::model {
 
@@ -124,11 +126,12 @@ ModelFile ModelFile::open(const std::string& path) {
   h = fnv1a64(p + kBrmHeaderSize, size_t(size - kBrmHeaderSize), h);
   if (h != checksum) fail("checksum mismatch: the file is corrupt");
 
-  std::string dup;
   const char* mb = reinterpret_cast<const char*>(p + meta_offset);
-  mf.meta_ = parse_json_strict(mb, mb + meta_size, &dup);
-  if (!dup.empty()) fail("metadata has the key '" + dup + "' twice");
-  if (mf.meta_.is_discarded() || !mf.meta_.is_object()) fail("metadata is not a JSON object");
+  StrictJson meta = json_parse_strict(mb, mb + meta_size);
+  if (!meta.duplicate_key.empty()) fail("metadata " + meta.problem());
+  if (!meta.ok()) fail("metadata is not a JSON object (" + meta.syntax_error + ")");
+  if (!meta.value.is_object()) fail("metadata is not a JSON object");
+  mf.meta_ = std::move(meta.value);
   if (mf.meta_.value("format", std::string()) != "bertrank-model") fail("metadata 'format' is not \"bertrank-model\"");
   auto tt = mf.meta_.find("tensors");
   if (tt == mf.meta_.end() || !tt->is_array()) fail("metadata has no 'tensors' array");
@@ -147,11 +150,11 @@ ModelFile ModelFile::open(const std::string& path) {
     for (const auto& d : e["shape"]) {
       if (!d.is_number_unsigned()) tfail("shape has a dimension that is not a non-negative integer");
       const uint64_t v = d.get<uint64_t>();
-      if (__builtin_mul_overflow(numel, v, &numel)) tfail("shape's element count overflows 64 bits");
+      if (mul_overflows(numel, v, &numel)) tfail("shape's element count overflows 64 bits");
       t.shape.push_back(v);
     }
     uint64_t nbytes_shape = 0;
-    if (__builtin_mul_overflow(numel, uint64_t(4), &nbytes_shape)) tfail("shape's byte size overflows 64 bits");
+    if (mul_overflows(numel, uint64_t(4), &nbytes_shape)) tfail("shape's byte size overflows 64 bits");
     if (!e.contains("offset") || !e["offset"].is_number_unsigned() || !e.contains("nbytes") ||
         !e["nbytes"].is_number_unsigned())
       tfail("'offset' and 'nbytes' must be non-negative integers");
@@ -161,7 +164,7 @@ ModelFile ModelFile::open(const std::string& path) {
             std::to_string(nb));
     if (off % kBrmAlign) tfail("offset " + std::to_string(off) + " is not 64-byte aligned");
     uint64_t end = 0;
-    if (__builtin_add_overflow(off, nb, &end) || end > data_size)
+    if (add_overflows(off, nb, &end) || end > data_size)
       tfail("bytes [" + std::to_string(off) + ", +" + std::to_string(nb) + ") run past the end of the data (" +
             std::to_string(data_size) + " bytes)");
     if (mf.index_.count(t.name)) tfail("listed twice");

@@ -5,6 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "common/checked_size.h"
+#include "common/half.h"
+#include "common/json_strict.h"
+
 namespace bertrank::model {
 
 namespace {
@@ -20,8 +24,6 @@ constexpr DtypeInfo kDtypes[] = {
     {"F32", StDtype::F32, 4},   {"F64", StDtype::F64, 8},     {"I64", StDtype::I64, 8},
     {"U64", StDtype::U64, 8},   {"F8_E4M3", StDtype::F8_E4M3, 1}, {"F8_E5M2", StDtype::F8_E5M2, 1},
 };
-
-bool mul_overflow(uint64_t a, uint64_t b, uint64_t* out) { return __builtin_mul_overflow(a, b, out); }
 }  // namespace
 
 const char* st_dtype_name(StDtype d) {
@@ -33,35 +35,6 @@ size_t st_dtype_size(StDtype d) {
   for (const auto& i : kDtypes)
     if (i.dtype == d) return i.size;
   return 0;
-}
-
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (man == 0) {
-      bits = sign;
-    } else {  // subnormal: renormalise
-      exp = 127 - 15 + 1;
-      while (!(man & 0x400)) { man <<= 1; --exp; }
-      man &= 0x3ff;
-      bits = sign | (exp << 23) | (man << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (man << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-float bf16_to_float(uint16_t b) {
-  const uint32_t bits = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
@@ -77,11 +50,11 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   if (n > size - 8)
     fail("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
   if (n < 2 || base[8] != '{') fail("header is not a JSON object (must start with '{')");
-  std::string dup;
   const char* hb = reinterpret_cast<const char*>(base + 8);
-  nlohmann::json h = parse_json_strict(hb, hb + n, &dup);
-  if (!dup.empty()) fail("header has the key '" + dup + "' twice");
-  if (h.is_discarded() || !h.is_object()) fail("header is not valid JSON");
+  StrictJson parsed = json_parse_strict(hb, hb + n);
+  if (!parsed.ok()) fail("header " + parsed.problem());
+  const nlohmann::json h = std::move(parsed.value);
+  if (!h.is_object()) fail("header is not a JSON object");
 
   const uint64_t data_start = 8 + n, data_len = size - data_start;
   struct Span { uint64_t b, e; size_t idx; };
@@ -117,11 +90,11 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     for (const auto& d : *sh) {
       if (!d.is_number_unsigned()) tfail("shape has a dimension that is not a non-negative integer");
       const uint64_t dim = d.get<uint64_t>();
-      if (mul_overflow(numel, dim, &numel)) tfail("shape's element count overflows 64 bits");
+      if (mul_overflows(numel, dim, &numel)) tfail("shape's element count overflows 64 bits");
       t.shape.push_back(dim);
     }
     uint64_t nbytes = 0;
-    if (mul_overflow(numel, info->size, &nbytes)) tfail("shape's byte size overflows 64 bits");
+    if (mul_overflows(numel, uint64_t(info->size), &nbytes)) tfail("shape's byte size overflows 64 bits");
     auto off = v.find("data_offsets");
     if (off == v.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
         !(*off)[1].is_number_unsigned())

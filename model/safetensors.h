@@ -64,8 +64,4 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// IEEE half / bfloat16 to float.
-float half_to_float(uint16_t h);
-float bf16_to_float(uint16_t b);
-
 }  // namespace bertrank::model

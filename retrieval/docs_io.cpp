@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_strict.h"
 #include "retrieval/smart.h"
 
 namespace bertrank::retrieval {
@@ -37,14 +38,11 @@ void for_each_jsonl_object(const std::string& path, const std::string& what,
       ++report->records;
       if (replaced && report->replaced++ == 0) report->first_replaced = where;
     }
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
-      throw std::runtime_error(where + ": not a JSON object (" + e.what() + ")");
-    }
-    if (!j.is_object()) throw std::runtime_error(where + ": not a JSON object");
-    fn(j, where);
+    const StrictJson j = json_parse_strict(line);
+    if (!j.duplicate_key.empty()) throw std::runtime_error(where + ": the object " + j.problem());
+    if (!j.ok()) throw std::runtime_error(where + ": not a JSON object (" + j.syntax_error + ")");
+    if (!j.value.is_object()) throw std::runtime_error(where + ": not a JSON object");
+    fn(j.value, where);
   }
 }
 

@@ -59,7 +59,8 @@ std::vector<DocInput> read_documents(const std::string& path, TextEncoding encod
 // Calls fn(object, where) for each non-blank line of a jsonl file, where = "path:line" for
 // error messages; each line is decoded with `encoding` first (above), and counted in `report`.
 // Throws std::runtime_error naming `what` if the file cannot be opened, and the line (with the
-// parser's reason) if it is not a JSON object.
+// parser's reason) if it is not a JSON object or one object in it holds a key twice
+// ("path:3: the object has the key 'id' twice"; common/json_strict.h).
 void for_each_jsonl_object(const std::string& path, const std::string& what,
                            const std::function<void(const nlohmann::json&, const std::string&)>& fn,
                            TextEncoding encoding = TextEncoding::text_utf8, TextDecodeReport* report = nullptr);

@@ -13,6 +13,7 @@
 #include <filesystem>
 
 #include "common/atomic_file.h"
+#include "common/checked_size.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "index files are little-endian");
 
@@ -109,12 +110,12 @@ uint64_t checksum64(const void* data, size_t n) {
 
 size_t checked_mul(size_t a, size_t b, const std::string& what) {
   size_t r;
-  if (__builtin_mul_overflow(a, b, &r)) throw IndexFileError(what + ": size overflows");
+  if (mul_overflows(a, b, &r)) throw IndexFileError(what + ": size overflows");
   return r;
 }
 size_t checked_add(size_t a, size_t b, const std::string& what) {
   size_t r;
-  if (__builtin_add_overflow(a, b, &r)) throw IndexFileError(what + ": size overflows");
+  if (add_overflows(a, b, &r)) throw IndexFileError(what + ": size overflows");
   return r;
 }
 
@@ -306,7 +307,7 @@ IndexFileReader::IndexFileReader(const std::string& path, const Options& opts) :
     if (off % 64 != 0) fail(name + ".offset: " + std::to_string(off) + " is not 64-byte aligned");
     if (off < table_end) fail(name + ".offset: " + std::to_string(off) + " overlaps the header or table");
     uint64_t end;
-    if (__builtin_add_overflow(off, sz, &end) || end > payload_end)
+    if (add_overflows(off, sz, &end) || end > payload_end)
       fail(name + ".size: offset " + std::to_string(off) + " + size " + std::to_string(sz) +
            " runs past the end of the data (" + std::to_string(payload_end) + ")");
     ranges.push_back({(size_t)off, (size_t)end});

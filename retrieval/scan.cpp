@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/half.h"
 #include "kernels/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -34,52 +35,6 @@ void ip_block_ref(size_t nq, const float* q, size_t ldq, size_t nr, const float*
     }
 }
 
-float half_to_float(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400u)) { mant <<= 1; --exp; }
-      mant &= 0x3ffu;
-      bits = sign | (exp << 23) | (mant << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
-uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000u;
-  const uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u)  // inf or nan
-    return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
-  if (absx >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // rounds to inf
-  if (absx < 0x38800000u) {  // subnormal or zero in half
-    if (absx < 0x33000000u) return (uint16_t)sign;
-    const uint32_t e = absx >> 23;
-    const uint32_t m = (absx & 0x7fffffu) | 0x800000u;
-    const uint32_t shift = 126 - e;  // 14 - (e - 112)
-    uint32_t hm = m >> shift;
-    const uint32_t rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (hm & 1))) ++hm;
-    return (uint16_t)(sign | hm);
-  }
-  uint32_t h = ((absx - 0x38000000u) >> 13);
-  const uint32_t rem = absx & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;
-  return (uint16_t)(sign | h);
-}
-
 void f16_to_f32_ref(size_t n, const uint16_t* in, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = half_to_float(in[i]);
 }
@@ -90,7 +45,17 @@ void u8_to_f32_ref(size_t n, const uint8_t* in, float* out) {
   for (size_t i = 0; i < n; ++i) out[i] = (float)in[i];
 }
 
-const ScanTable kRef = {"ref", ip_block_ref, f16_to_f32_ref, f32_to_f16_ref, u8_to_f32_ref};
+// Filled by name at compile time; tests/test_dispatch.cpp checks that no entry is left null.
+constexpr ScanTable make_ref_table() {
+  ScanTable t{};
+  t.name = "ref";
+  t.ip_block = ip_block_ref;
+  t.f16_to_f32 = f16_to_f32_ref;
+  t.f32_to_f16 = f32_to_f16_ref;
+  t.u8_to_f32 = u8_to_f32_ref;
+  return t;
+}
+constexpr ScanTable kRef = make_ref_table();
 
 const ScanTable& choose() {
   const char* env = std::getenv("BERTRANK_ISA");
@@ -119,6 +84,16 @@ const ScanTable* avx2_table() {
 #else
   return nullptr;
 #endif
+}
+
+const char* scan_table_missing_entry(const ScanTable& t) {
+  static_assert(sizeof(ScanTable) == 5 * sizeof(void*), "scan_table_missing_entry must check every entry");
+  if (!t.name || !*t.name) return "name";
+  if (!t.ip_block) return "ip_block";
+  if (!t.f16_to_f32) return "f16_to_f32";
+  if (!t.f32_to_f16) return "f32_to_f16";
+  if (!t.u8_to_f32) return "u8_to_f32";
+  return nullptr;
 }
 
 const ScanTable& active() {

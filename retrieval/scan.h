@@ -35,4 +35,8 @@ const ScanTable& ref_table();
 const ScanTable* avx2_table();  // null when the build or the CPU lacks AVX2+FMA+F16C
 const ScanTable& active();
 
+// The first entry of t that is null (or "name" for a null or empty name), or null when the
+// table is complete (tests/test_dispatch.cpp).
+const char* scan_table_missing_entry(const ScanTable& t);
+
 }  // namespace bertrank::retrieval::scan

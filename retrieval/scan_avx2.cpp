@@ -103,7 +103,17 @@ void u8_to_f32_avx2(size_t n, const uint8_t* in, float* out) {
   for (; i < n; ++i) out[i] = (float)in[i];
 }
 
-const ScanTable kAvx2 = {"avx2", ip_block_avx2, f16_to_f32_avx2, f32_to_f16_avx2, u8_to_f32_avx2};
+// Filled by name at compile time (constant-initialised: no AVX2 code runs to build it).
+constexpr ScanTable make_avx2_table() {
+  ScanTable t{};
+  t.name = "avx2";
+  t.ip_block = ip_block_avx2;
+  t.f16_to_f32 = f16_to_f32_avx2;
+  t.f32_to_f16 = f32_to_f16_avx2;
+  t.u8_to_f32 = u8_to_f32_avx2;
+  return t;
+}
+constexpr ScanTable kAvx2 = make_avx2_table();
 
 }  // namespace
 

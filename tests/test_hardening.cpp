@@ -229,6 +229,29 @@ TEST(Hardening, CheckedSizeArithmetic) {
   EXPECT_EQ(bertrank::sat_mul(0, std::numeric_limits<size_t>::max()), 0u);
 }
 
+// The bool forms the file readers use (common/checked_size.h), against __builtin_*_overflow.
+TEST(Hardening, CheckedSizeBoolForms) {
+  const uint64_t big = std::numeric_limits<uint64_t>::max();
+  const uint64_t vals[] = {0, 1, 2, 3, 4, 255, 1ull << 31, 1ull << 32, (1ull << 32) + 1, 1ull << 62,
+                           big / 3, big / 2, big / 2 + 1, big - 1, big};
+  for (uint64_t a : vals)
+    for (uint64_t b : vals) {
+      uint64_t r = 7, want = 0;
+      EXPECT_EQ(bertrank::mul_overflows(a, b, &r), __builtin_mul_overflow(a, b, &want)) << a << " * " << b;
+      EXPECT_EQ(r, want) << a << " * " << b;
+      EXPECT_EQ(bertrank::add_overflows(a, b, &r), __builtin_add_overflow(a, b, &want)) << a << " + " << b;
+      EXPECT_EQ(r, want) << a << " + " << b;
+      const uint32_t a32 = uint32_t(a), b32 = uint32_t(b);
+      uint32_t r32 = 0, want32 = 0;
+      EXPECT_EQ(bertrank::mul_overflows(a32, b32, &r32), __builtin_mul_overflow(a32, b32, &want32)) << a32 << " * " << b32;
+      EXPECT_EQ(r32, want32);
+    }
+  uint64_t numel = 1u << 20;  // out may alias an operand, as the readers use it
+  EXPECT_FALSE(bertrank::mul_overflows(numel, uint64_t(1) << 20, &numel));
+  EXPECT_EQ(numel, uint64_t(1) << 40);
+  EXPECT_TRUE(bertrank::mul_overflows(numel, uint64_t(1) << 24, &numel));
+}
+
 // ---- 3. thread counts ------------------------------------------------------------------------
 
 // Was: num_threads 10000 started 10,683 threads.

@@ -450,7 +450,7 @@ TEST_P(KernelsIsa, AttentionLargeScores) {
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 1e-4 + 1e-4 * std::fabs(b[i]));
 }
 
-INSTANTIATE_TEST_SUITE_P(Isa, KernelsIsa, ::testing::Values(Isa::avx2, Isa::avx512),
+INSTANTIATE_TEST_SUITE_P(Isa, KernelsIsa, ::testing::ValuesIn(bertrank::test::simd_isas()),
                          isa_param_name);
 
 // ---- Task pool -------------------------------------------------------------------------------
@@ -485,7 +485,7 @@ TEST(KernelsDispatch, DefaultIsBestSupported) {
                                                                                  : Isa::ref;
   EXPECT_EQ(bk::select_kernels(nullptr).isa, best);
   EXPECT_EQ(bk::select_kernels("").isa, best);
-  for (Isa isa : {Isa::ref, Isa::avx2, Isa::avx512}) {
+  for (Isa isa : bk::kAllIsas) {
     const bk::KernelTable* t = bk::kernels_for(isa);
     EXPECT_EQ(t != nullptr, bk::cpu_supports(isa)) << bk::isa_name(isa);
     if (t) {

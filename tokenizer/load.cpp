@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "common/json_strict.h"
+
 namespace bertrank::tokenizer {
 
 namespace fs = std::filesystem;
@@ -16,7 +18,7 @@ json read_json(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open '" + p.string() + "'");
   try {
-    return json::parse(in);
+    return json_read_file_strict(p.string());  // common/json_strict.h: refuses duplicate keys
   } catch (const json::exception& e) {
     throw std::runtime_error("'" + p.string() + "' is not valid JSON: " + e.what());
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "common/half.h"
 #include "kernels/kernels.h"
 #include "kernels/ref/kernels_ref.h"
 
@@ -93,21 +94,6 @@ void gemm_q8(const GemmQArgs& g) {
       }
     }
   }
-}
-
-uint16_t float_to_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((u >> 16) | 0x0040u);  // NaN: keep it quiet
-  u += 0x7FFFu + ((u >> 16) & 1u);
-  return uint16_t(u >> 16);
-}
-
-float bf16_to_float(uint16_t b) {
-  const uint32_t u = uint32_t(b) << 16;
-  float x;
-  std::memcpy(&x, &u, 4);
-  return x;
 }
 
 // Packed bf16 weight (ref): W rounded to bf16, n*k row-major.
@@ -244,14 +230,35 @@ float dot(size_t n, const float* a, const float* b) {
   return s;
 }
 
+// Filled by name at compile time (a swapped pair of same-typed entries cannot hide in a
+// positional list); tests/test_dispatch.cpp checks that no entry is left null.
+static constexpr KernelTable make_table() {
+  KernelTable t{};
+  t.isa = Isa::ref;
+  t.gemm_packed_floats = gemm_packed_floats;
+  t.gemm_pack = gemm_pack;
+  t.gemm = gemm;
+  t.attention = attention;
+  t.layernorm = layernorm;
+  t.gelu_erf = gelu_erf;
+  t.gelu_tanh = gelu_tanh;
+  t.tanh_inplace = tanh_inplace;
+  t.softmax_rows = softmax_rows;
+  t.pool_mean = pool_mean;
+  t.pool_max = pool_max;
+  t.l2_normalize = l2_normalize;
+  t.dot = dot;
+  t.gemm_q8_packed_bytes = gemm_q8_packed_bytes;
+  t.gemm_q8_pack = gemm_q8_pack;
+  t.gemm_q8 = gemm_q8;
+  t.gemm_bf16_packed_bytes = gemm_bf16_packed_bytes;
+  t.gemm_bf16_pack = gemm_bf16_pack;
+  t.gemm_bf16 = gemm_bf16;
+  return t;
+}
+
 const KernelTable& table() {
-  static const KernelTable t = {
-      Isa::ref,      gemm_packed_floats, gemm_pack, gemm,     attention, layernorm,
-      gelu_erf,      gelu_tanh,          tanh_inplace, softmax_rows, pool_mean, pool_max,
-      l2_normalize,  dot,
-      gemm_q8_packed_bytes, gemm_q8_pack, gemm_q8,
-      gemm_bf16_packed_bytes, gemm_bf16_pack, gemm_bf16,
-  };
+  static constexpr KernelTable t = make_table();
   return t;
 }
 

@@ -12,9 +12,4 @@ const KernelTable& table();
 // all-zero row, whose q are then 0). qmax is kGemmQ8ActMax (127) for activations and
 // kGemmQ8WeightMax (64) for weights. The AVX2 packers and quantisers reproduce it exactly.
 float quantize_row_s8(const float* x, int n, int8_t* q, int qmax);
-
-// fp32 -> bf16 rounded to nearest even (NaN stays a quiet NaN of the same sign); bf16 -> fp32
-// is exact (the bf16 bits are the high half of the fp32).
-uint16_t float_to_bf16(float x);
-float bf16_to_float(uint16_t b);
 }

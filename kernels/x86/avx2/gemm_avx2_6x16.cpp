@@ -1,4 +1,5 @@
 // GEMM, AVX2+FMA: 6x16 register tile (12 ymm accumulators). Body: kernels/x86/gemm_impl.inc.
+#include "kernels/gemm_plan.h"
 #include "kernels/parallel.h"
 
 #include <cmath>

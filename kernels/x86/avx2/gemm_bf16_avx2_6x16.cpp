@@ -9,7 +9,7 @@
 // load gives columns 0-7 by a left shift of 16 and columns 8-15 by masking the low half
 // (zero past n).
 //
-// Loop nest: tasks of (M block × N block) over kernels/parallel.h; the micro-kernel runs over
+// Loop nest: tasks of (M block × N block), kernels/gemm_plan.h; the micro-kernel runs over
 // the whole K with the accumulators in registers (no partial sums in C, so C may alias the
 // residual), reading A in place.
 #include <immintrin.h>
@@ -21,9 +21,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/half.h"
+#include "kernels/gemm_plan.h"
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
-#include "kernels/ref/kernels_ref.h"
+#include "kernels/x86/avx2/gemm_reduced_avx2.h"
 #include "kernels/x86/avx2/simd_avx2.h"
 
 namespace bertrank::kernels::avx2 {
@@ -96,15 +98,14 @@ size_t gemm_bf16_packed_bytes(int n, int k) {
 void gemm_bf16_pack(const float* w, int n, int k, void* packed) {
   const int np = (n + BF_NR - 1) / BF_NR;
   auto* out = static_cast<uint16_t*>(packed);
-  const int threads = size_t(n) * size_t(k) > (1u << 18) ? 0 : 1;
-  parallel_for(np, threads, [&](int64_t task, int) {
+  parallel_for(np, gemm_pack_threads(n, k), [&](int64_t task, int) {
     const int jp = int(task);
     uint16_t* dst = out + size_t(jp) * bf_panel_elems(k);
     for (int j = 0; j < BF_NR; ++j) {
       const int col = jp * BF_NR + j;
       const int slot = j < 8 ? 2 * j : 2 * (j - 8) + 1;  // low half of lane j, or high half of lane j-8
       for (int p = 0; p < k; ++p)
-        dst[size_t(p) * BF_NR + size_t(slot)] = col < n ? ref::float_to_bf16(w[size_t(col) * k + p]) : 0;
+        dst[size_t(p) * BF_NR + size_t(slot)] = col < n ? bertrank::float_to_bf16(w[size_t(col) * k + p]) : 0;
     }
   });
 }
@@ -114,23 +115,11 @@ void gemm_bf16(const GemmQArgs& g) {
   if (m <= 0 || n <= 0) return;
   const int np = (n + BF_NR - 1) / BF_NR;
   const double flops = 2.0 * m * double(n) * k;
-  int nthreads = flops >= 1.5e6 ? parallel_max_threads() : 1;
-  int nmb = (m + BF_MC - 1) / BF_MC;
-  const int mc = ((m + nmb - 1) / nmb + BF_MR - 1) / BF_MR * BF_MR;
-  nmb = (m + mc - 1) / mc;
-  int nnb = 1;
-  if (nthreads > 1 && nmb < 4 * nthreads) nnb = imin(np, (4 * nthreads + nmb - 1) / nmb);
-  const int pnb = (np + nnb - 1) / nnb;
-  nnb = (np + pnb - 1) / pnb;
-  const int ntasks = nmb * nnb;
-  if (ntasks < 2) nthreads = 1;
-  nthreads = imin(nthreads, ntasks);
+  const GemmPlan plan = gemm_plan(m, np, BF_MR, BF_MC, flops >= 1.5e6 ? parallel_max_threads() : 1);
   const auto* panels = static_cast<const uint16_t*>(g.packed_w);
-  parallel_for(ntasks, nthreads, [&](int64_t task, int) {
-    const int ib = int(task) / nnb, jb = int(task) % nnb;
-    const int i0 = ib * mc, rows = imin(mc, m - i0);
-    const int jp0 = jb * pnb, jp1 = imin(np, jp0 + pnb);
-    for (int jp = jp0; jp < jp1; ++jp) {
+  gemm_run(plan, [&](const GemmTask& task) {
+    const int i0 = task.row0, rows = task.rows;
+    for (int jp = task.panel0; jp < task.panel1; ++jp) {
       const int col0 = jp * BF_NR, ncols = imin(BF_NR, n - col0);
       const uint16_t* bp = panels + size_t(jp) * bf_panel_elems(k);
       const RowTiles tiles(rows, BF_MR);

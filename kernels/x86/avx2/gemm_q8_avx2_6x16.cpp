@@ -13,9 +13,9 @@
 // of the panel, each column as its four weights W[col][4g .. 4g+3] (zero past n and past k).
 //
 // Per call: every row of A is quantised (u8, row stride kq, padding 128 = zero) into
-// per-thread scratch, in parallel over row chunks; then tasks of (M block × N block) run the
-// micro-kernel over the whole K (int32 accumulators never leave registers, so C aliasing the
-// residual is always safe and there is no partial-sum traffic).
+// per-thread scratch, in parallel over row chunks; then tasks of (M block × N block,
+// kernels/gemm_plan.h) run the micro-kernel over the whole K (int32 accumulators never leave
+// registers, so C aliasing the residual is always safe and there is no partial-sum traffic).
 #include <immintrin.h>
 
 #include <cmath>
@@ -25,9 +25,11 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/gemm_plan.h"
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
 #include "kernels/ref/kernels_ref.h"
+#include "kernels/x86/avx2/gemm_reduced_avx2.h"
 #include "kernels/x86/avx2/simd_avx2.h"
 
 namespace bertrank::kernels::avx2 {
@@ -245,8 +247,7 @@ void gemm_q8_pack(const float* w, int n, int k, void* packed) {
   auto* comp = reinterpret_cast<int32_t*>(static_cast<char*>(packed) + q8_npad(n) * 4);
   auto* panels = static_cast<int8_t*>(packed) + q8_head_bytes(n);
   std::memset(packed, 0, gemm_q8_packed_bytes(n, k));
-  const int threads = size_t(n) * size_t(k) > (1u << 18) ? 0 : 1;
-  parallel_for(np, threads, [&](int64_t task, int) {
+  parallel_for(np, gemm_pack_threads(n, k), [&](int64_t task, int) {
     const int jp = int(task);
     int8_t* dst = panels + size_t(jp) * q8_panel_bytes(k);
     std::vector<int8_t> qbuf(size_t(kq), 0);
@@ -288,29 +289,17 @@ void gemm_q8(const GemmQArgs& g) {
     });
   }
 
-  // 2. Tiles. M blocks of at most Q8_MC rows (multiple of Q8_MR), N blocks for enough tasks.
+  // 2. Tasks of (M block × N block), kernels/gemm_plan.h: M blocks of at most Q8_MC rows.
   const double macs = double(m) * n * k;
-  int nthreads = macs >= 1.5e6 ? max_threads : 1;
-  int nmb = (m + Q8_MC - 1) / Q8_MC;
-  const int mc = ((m + nmb - 1) / nmb + Q8_MR - 1) / Q8_MR * Q8_MR;
-  nmb = (m + mc - 1) / mc;
-  int nnb = 1;
-  if (nthreads > 1 && nmb < 4 * nthreads) nnb = imin(np, (4 * nthreads + nmb - 1) / nmb);
-  const int pnb = (np + nnb - 1) / nnb;
-  nnb = (np + pnb - 1) / pnb;
-  const int ntasks = nmb * nnb;
-  if (ntasks < 2) nthreads = 1;
-  nthreads = imin(nthreads, ntasks);
+  const GemmPlan plan = gemm_plan(m, np, Q8_MR, Q8_MC, macs >= 1.5e6 ? max_threads : 1);
   const auto* sw_all = static_cast<const float*>(g.packed_w);
   const auto* comp_all = reinterpret_cast<const int32_t*>(static_cast<const char*>(g.packed_w) + q8_npad(n) * 4);
   const auto* panels = static_cast<const int8_t*>(g.packed_w) + q8_head_bytes(n);
   const size_t panel_bytes = q8_panel_bytes(k);
 
-  parallel_for(ntasks, nthreads, [&](int64_t task, int) {
-    const int ib = int(task) / nnb, jb = int(task) % nnb;
-    const int i0 = ib * mc, rows = imin(mc, m - i0);
-    const int jp0 = jb * pnb, jp1 = imin(np, jp0 + pnb);
-    for (int jp = jp0; jp < jp1; ++jp) {
+  gemm_run(plan, [&](const GemmTask& task) {
+    const int i0 = task.row0, rows = task.rows;
+    for (int jp = task.panel0; jp < task.panel1; ++jp) {
       const int col0 = jp * Q8_NR, ncols = imin(Q8_NR, n - col0);
       const int8_t* bp = panels + size_t(jp) * panel_bytes;
       for (int ir = 0; ir < rows; ir += Q8_MR) {

@@ -1,4 +1,5 @@
 // GEMM, AVX-512: 14x32 register tile (28 zmm accumulators). Body: kernels/x86/gemm_impl.inc.
+#include "kernels/gemm_plan.h"
 #include "kernels/parallel.h"
 
 #include <cmath>
