@@ -12,74 +12,11 @@
 #include <unordered_map>
 
 #include "common/parallel_errors.h"
+#include "tokenizer/utf8_decode.h"
 
 namespace bertrank::tokenizer {
 
 namespace {
-
-// ---- UTF-8 decoding with U+FFFD for each maximal ill-formed subsequence (WHATWG rule) -------
-// Returns the code point starting at s[i] and advances i.
-inline char32_t decode_utf8(const unsigned char* s, size_t n, size_t& i) {
-  const unsigned char b0 = s[i];
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  int need;
-  char32_t cp;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1;
-    cp = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2;
-    cp = b0 & 0x0F;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;  // no surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3;
-    cp = b0 & 0x07;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    ++i;  // 0x80..0xC1, 0xF5..0xFF: never valid as a first byte
-    return 0xFFFD;
-  }
-  size_t j = i + 1;
-  for (int k = 0; k < need; ++k, ++j) {
-    if (j >= n) {
-      i = j;
-      return 0xFFFD;  // truncated at end of input: the whole prefix is one replacement
-    }
-    const unsigned char b = s[j];
-    const unsigned char l = k == 0 ? lo : 0x80, h = k == 0 ? hi : 0xBF;
-    if (b < l || b > h) {
-      i = j;  // the offending byte starts the next decode
-      return 0xFFFD;
-    }
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  i = j;
-  return cp;
-}
-
-inline void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(char(c));
-  } else if (c < 0x800) {
-    out.push_back(char(0xC0 | (c >> 6)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(char(0xE0 | (c >> 12)));
-    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(char(0xF0 | (c >> 18)));
-    out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  }
-}
 
 // ---- Unicode properties (utf8proc) -----------------------------------------------------------
 inline utf8proc_category_t category(char32_t c) {
@@ -179,6 +116,7 @@ struct WordPieceTokenizer::Impl {
 
   void wordpiece(Word& w, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
   void run(std::string_view text, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
+  struct Scan;
 };
 
 void WordPieceTokenizer::Impl::wordpiece(Word& w, std::vector<int32_t>& ids,
@@ -223,73 +161,95 @@ void WordPieceTokenizer::Impl::wordpiece(Word& w, std::vector<int32_t>& ids,
   }
 }
 
-void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& ids,
-                                   std::vector<Offset>& offs) const {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  thread_local Word w;
-  w.clear();
-  auto flush = [&] {
-    wordpiece(w, ids, offs);
+// One tokenize() call: a single pass over the input (steps 0-3 of wordpiece.h at once), each
+// finished word handed to wordpiece() (step 4).
+struct WordPieceTokenizer::Impl::Scan {
+  const Impl& m;
+  std::string_view text;
+  const unsigned char* s;
+  std::vector<int32_t>& ids;
+  std::vector<Offset>& offs;
+  Word& w;
+  size_t i = 0;    // byte position
+  int32_t cp = 0;  // code-point index of the character being read
+
+  void run() {
+    while (i < text.size()) {
+      const unsigned char b = s[i];
+      if (m.special_first[b] && take_special()) continue;
+      if (b < 0x80) take_ascii(b);
+      else take_unicode();
+    }
+    flush();
+  }
+
+  void flush() {
+    m.wordpiece(w, ids, offs);
     w.clear();
-  };
-  auto single = [&](char32_t c, int32_t o) {  // a word of one character (punctuation, CJK)
+  }
+  void single(char32_t c, int32_t o) {  // a word of one character (punctuation, CJK)
     flush();
     w.push(c, o);
     flush();
-  };
-  int32_t cp = 0;  // code-point index of the character being read
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char b = s[i];
-    if (special_first[b]) {
-      bool matched = false;
-      for (const Special& sp : specials) {
-        if (text.compare(i, sp.text.size(), sp.text) == 0) {
-          flush();
-          ids.push_back(sp.id);
-          offs.push_back({cp, cp + sp.chars});
-          i += sp.text.size();
-          cp += sp.chars;
-          matched = true;
-          break;
+  }
+
+  // Step 1: a special token written literally at i (longest first) is a token of its own.
+  bool take_special() {
+    for (const Special& sp : m.specials) {
+      if (text.compare(i, sp.text.size(), sp.text) == 0) {
+        flush();
+        ids.push_back(sp.id);
+        offs.push_back({cp, cp + sp.chars});
+        i += sp.text.size();
+        cp += sp.chars;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Steps 2-3 for an ASCII byte, by table.
+  void take_ascii(unsigned char b) {
+    ++i;
+    switch (kAscii.cls[b]) {
+      case A_WORD: w.push(char32_t(m.cfg.lowercase ? kAscii.lower[b] : char(b)), cp); break;
+      case A_SPACE: flush(); break;
+      case A_PUNCT: single(b, cp); break;
+      case A_DROP:
+        if (!m.cfg.clean_text) {
+          // Without cleaning, \v and \f still split words (they are White_Space); the other
+          // controls stay inside words as tokenizers keeps them.
+          if (b == 0x0B || b == 0x0C) flush();
+          else w.push(b, cp);
         }
-      }
-      if (matched) continue;
+        break;
     }
-    if (b < 0x80) {  // ASCII fast path
-      ++i;
-      switch (kAscii.cls[b]) {
-        case A_WORD: w.push(char32_t(cfg.lowercase ? kAscii.lower[b] : char(b)), cp); break;
-        case A_SPACE: flush(); break;
-        case A_PUNCT: single(b, cp); break;
-        case A_DROP:
-          if (!cfg.clean_text) {
-            // Without cleaning, \v and \f still split words (they are White_Space); the other
-            // controls stay inside words as tokenizers keeps them.
-            if (b == 0x0B || b == 0x0C) flush();
-            else w.push(b, cp);
-          }
-          break;
-      }
-      ++cp;
-      continue;
-    }
-    const char32_t c = decode_utf8(s, n, i);
+    ++cp;
+  }
+
+  // Steps 0, 2 and 3 for one non-ASCII code point.
+  void take_unicode() {
+    const char32_t c = decode_utf8(s, text.size(), i);
     const int32_t o = cp++;
     const utf8proc_category_t cat = category(c);
-    if (cfg.clean_text && (c == 0xFFFD || is_other(cat))) continue;
+    if (m.cfg.clean_text && (c == 0xFFFD || is_other(cat))) return;
     if (is_whitespace(c, cat)) {
       flush();
-      continue;
+      return;
     }
-    const bool cjk = cfg.handle_chinese_chars && is_cjk(c);
+    const bool cjk = m.cfg.handle_chinese_chars && is_cjk(c);
     if (cjk) flush();
-    // Normalise: NFD and drop non-spacing marks, then lowercase (full mapping).
+    normalize(c, cat, o);
+    if (cjk) flush();
+  }
+
+  // NFD and drop non-spacing marks (when stripping accents), then lowercase (full mapping);
+  // each resulting character goes to its word.
+  void normalize(char32_t c, utf8proc_category_t cat, int32_t o) {
     utf8proc_int32_t buf[32];
     utf8proc_ssize_t nd = 1;
     buf[0] = utf8proc_int32_t(c);
-    if (strip_accents) {
+    if (m.strip_accents) {
       int bound = 0;
       nd = utf8proc_decompose_char(utf8proc_int32_t(c), buf, 32, UTF8PROC_DECOMPOSE, &bound);
       if (nd < 0 || nd > 32) {
@@ -298,12 +258,12 @@ void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& 
       }
     }
     for (utf8proc_ssize_t k = 0; k < nd; ++k) {
-      char32_t d = char32_t(buf[k]);
-      utf8proc_category_t dcat = d == c ? cat : category(d);
-      if (strip_accents && dcat == UTF8PROC_CATEGORY_MN) continue;
+      const char32_t d = char32_t(buf[k]);
+      const utf8proc_category_t dcat = d == c ? cat : category(d);
+      if (m.strip_accents && dcat == UTF8PROC_CATEGORY_MN) continue;
       char32_t lowered[2] = {d, 0};
       int nl = 1;
-      if (cfg.lowercase) {
+      if (m.cfg.lowercase) {
         if (d == 0x130) {  // the one unconditional multi-char lowercase mapping (SpecialCasing)
           lowered[0] = 'i';
           lowered[1] = 0x307;
@@ -312,19 +272,22 @@ void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& 
           lowered[0] = char32_t(utf8proc_tolower(utf8proc_int32_t(d)));
         }
       }
-      for (int q = 0; q < nl; ++q) {
-        const char32_t e = lowered[q];
-        const utf8proc_category_t ecat = e == d ? dcat : category(e);
-        if (e < 0x80 ? kAscii.cls[e] == A_PUNCT : is_punctuation_cat(ecat)) {
-          single(e, o);
-        } else {
-          w.push(e, o);
-        }
-      }
+      for (int q = 0; q < nl; ++q) put(lowered[q], lowered[q] == d ? dcat : category(lowered[q]), o);
     }
-    if (cjk) flush();
   }
-  flush();
+
+  // Step 3 for a normalised character: punctuation is a word of its own.
+  void put(char32_t e, utf8proc_category_t ecat, int32_t o) {
+    if (e < 0x80 ? kAscii.cls[e] == A_PUNCT : is_punctuation_cat(ecat)) single(e, o);
+    else w.push(e, o);
+  }
+};
+
+void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& ids,
+                                   std::vector<Offset>& offs) const {
+  thread_local Word w;  // scratch reused across calls
+  w.clear();
+  Scan{*this, text, reinterpret_cast<const unsigned char*>(text.data()), ids, offs, w}.run();
 }
 
 WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPieceConfig config)
