@@ -4,14 +4,13 @@
 // tensor is touched: every field present and of the right type, sizes positive and within
 // sane limits, hidden_size divisible by num_attention_heads. Errors name the field.
 // Nothing here is specific to one checkpoint: any BERT-family configuration is accepted.
+// The tokenizer's part of the metadata is tokenizer/load.h's.
 #pragma once
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include "tokenizer/wordpiece.h"
 
 namespace bertrank::model {
 
@@ -49,22 +48,12 @@ struct HeadConfig {
   HeadType type = HeadType::embedding;
   Pooling pooling = Pooling::mean;
   bool normalize = false;
-  int max_seq_length = 512;  // word pieces, [CLS] and [SEP] included
+  int max_seq_length = 512;  // tokens, the special tokens included
   int dim = 0;               // embedding width (= hidden_size)
   int num_labels = 0;        // classifier
   std::map<std::string, std::string> id2label;
 
   static HeadConfig from_json(const nlohmann::json& j);
-  nlohmann::json to_json() const;
-};
-
-// Tokenizer settings + vocab as stored in the metadata.
-struct TokenizerSpec {
-  std::vector<std::string> vocab;
-  tokenizer::WordPieceConfig config;
-  int model_max_length = 512;
-
-  static TokenizerSpec from_json(const nlohmann::json& j);
   nlohmann::json to_json() const;
 };
 

@@ -92,26 +92,31 @@ json convert_hf_dir(const std::string& hf_dir, const std::string& out_path, cons
       hf_config["architectures"][0].is_string())
     arch = hf_config["architectures"][0].get<std::string>();
 
-  // Tokenizer.
-  tokenizer::HfTokenizerFiles tf = tokenizer::read_hf_tokenizer_dir(hf_dir);
-  TokenizerSpec tok;
-  tok.vocab = std::move(tf.vocab);
-  tok.config = tf.config;
-  tok.model_max_length = cfg.max_position_embeddings;
+  // Tokenizer: the .brm object (tokenizer/load.h), model_max_length from the config and
+  // tokenizer_config.json, every field checked by building it.
+  json tok = tokenizer::read_hf_tokenizer(hf_dir);
+  int model_max_length = cfg.max_position_embeddings;
   if (fs::exists(dir / "tokenizer_config.json")) {
     const json tc = read_json_file(dir / "tokenizer_config.json");
     if (tc.contains("model_max_length") && tc["model_max_length"].is_number_integer()) {
       const int64_t mml = tc["model_max_length"].get<int64_t>();
-      if (mml > 1 && mml < cfg.max_position_embeddings) tok.model_max_length = int(mml);
+      if (mml > 1 && mml < cfg.max_position_embeddings) model_max_length = int(mml);
     }
   }
-  if (tok.vocab.size() > size_t(cfg.vocab_size))
-    throw std::runtime_error("tokenizer in '" + hf_dir + "' has " + std::to_string(tok.vocab.size()) +
+  tok["model_max_length"] = model_max_length;
+  size_t vocab_size = 0;
+  try {
+    vocab_size = tokenizer::tokenizer_from_brm(tok)->vocab_size();
+  } catch (const std::runtime_error& e) {
+    throw std::runtime_error("'" + hf_dir + "': " + e.what());
+  }
+  if (vocab_size > size_t(cfg.vocab_size))
+    throw std::runtime_error("tokenizer in '" + hf_dir + "' has " + std::to_string(vocab_size) +
                              " tokens, more than config.json vocab_size " + std::to_string(cfg.vocab_size));
 
   // Head.
   HeadConfig head;
-  const int default_len = std::min(tok.model_max_length, cfg.max_position_embeddings);
+  const int default_len = std::min(model_max_length, cfg.max_position_embeddings);
   if (fs::exists(dir / "modules.json")) {
     head = read_st_head(dir, read_json_file(dir / "modules.json"), cfg, default_len);
   } else if (arch == "BertForSequenceClassification") {
@@ -206,7 +211,7 @@ json convert_hf_dir(const std::string& hf_dir, const std::string& out_path, cons
   meta["architecture"] = arch;
   meta["config"] = cfg.to_json();
   meta["hf_config"] = hf_config;
-  meta["tokenizer"] = tok.to_json();
+  meta["tokenizer"] = tok;
   meta["head"] = head.to_json();
   meta["source"] = {{"name", opt.name.empty() ? fs::absolute(dir).lexically_normal().filename().string() : opt.name},
                     {"fingerprint", fingerprint},
@@ -223,7 +228,7 @@ json convert_hf_dir(const std::string& hf_dir, const std::string& out_path, cons
   });
   meta.erase("tensors");
   meta["tokenizer"].erase("vocab");
-  meta["tokenizer"]["vocab_size"] = tok.vocab.size();
+  meta["tokenizer"]["vocab_size"] = vocab_size;
   return meta;
 }
 

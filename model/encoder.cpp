@@ -1,9 +1,9 @@
-#include <algorithm>
-#include <numeric>
 #include "model/encoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <numeric>
 #include <stdexcept>
 
 #include "kernels/kernels.h"

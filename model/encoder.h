@@ -30,7 +30,7 @@
 
 #include "model/config.h"
 #include "model/model_file.h"
-#include "tokenizer/wordpiece.h"
+#include "tokenizer/tokenizer.h"
 
 namespace bertrank::kernels {
 struct KernelTable;

@@ -11,7 +11,6 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "common/parallel_errors.h"
 #include "tokenizer/utf8_decode.h"
 
 namespace bertrank::tokenizer {
@@ -87,7 +86,7 @@ struct WordPieceTokenizer::Impl {
   Map words;  // tokens that start a word
   Map conts;  // continuation tokens, stored without the prefix
   size_t max_word_bytes = 0, max_cont_bytes = 0;
-  int32_t unk = -1, cls = -1, sep = -1, pad = -1;
+  int32_t unk = -1;
   struct Special {
     std::string text;
     int32_t id;
@@ -115,7 +114,6 @@ struct WordPieceTokenizer::Impl {
   };
 
   void wordpiece(Word& w, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
-  void run(std::string_view text, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
   struct Scan;
 };
 
@@ -283,14 +281,8 @@ struct WordPieceTokenizer::Impl::Scan {
   }
 };
 
-void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& ids,
-                                   std::vector<Offset>& offs) const {
-  thread_local Word w;  // scratch reused across calls
-  w.clear();
-  Scan{*this, text, reinterpret_cast<const unsigned char*>(text.data()), ids, offs, w}.run();
-}
-
-WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPieceConfig config)
+WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPieceConfig config,
+                                       std::optional<SpecialTokenTemplate> post_processor)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.vocab = std::move(vocab);
@@ -321,10 +313,11 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
       throw std::invalid_argument(std::string("WordPiece vocabulary lacks the ") + what + " token '" + t + "'");
     return it->second;
   };
-  m.unk = need(m.cfg.unk_token, "unknown");
-  m.cls = need(m.cfg.cls_token, "CLS");
-  m.sep = need(m.cfg.sep_token, "SEP");
-  m.pad = need(m.cfg.pad_token, "padding");
+  SpecialIds special;
+  special.unk = m.unk = need(m.cfg.unk_token, "unknown");
+  special.cls = need(m.cfg.cls_token, "CLS");
+  special.sep = need(m.cfg.sep_token, "SEP");
+  special.pad = need(m.cfg.pad_token, "padding");
   for (const std::string* t : {&m.cfg.pad_token, &m.cfg.unk_token, &m.cfg.cls_token, &m.cfg.sep_token,
                                &m.cfg.mask_token}) {
     auto it = m.words.find(*t);
@@ -336,6 +329,8 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
   }
   std::stable_sort(m.specials.begin(), m.specials.end(),
                    [](const Impl::Special& a, const Impl::Special& b) { return a.text.size() > b.text.size(); });
+  set_post_processing(special, post_processor ? std::move(*post_processor)
+                                              : SpecialTokenTemplate::bert(special.cls, special.sep));
 }
 
 WordPieceTokenizer::~WordPieceTokenizer() = default;
@@ -361,113 +356,9 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& path, 
 
 void WordPieceTokenizer::tokenize(std::string_view text, std::vector<int32_t>& ids,
                                   std::vector<Offset>& offsets) const {
-  impl_->run(text, ids, offsets);
-}
-
-std::pair<int, int> WordPieceTokenizer::longest_first(int len_a, int len_b, int budget) {
-  if (len_b < 0) return {std::min(len_a, std::max(budget, 0)), 0};
-  if (len_a + len_b <= budget) return {len_a, len_b};
-  // As tokenizers' LongestFirst: give the shorter sequence what it needs up to half, the longer
-  // the rest; if both are longer than half, split the budget (the second gets the odd token).
-  const bool swap = len_a > len_b;
-  int n1 = swap ? len_b : len_a, n2;
-  if (n1 > budget) n2 = n1;
-  else n2 = std::max(n1, budget - n1);
-  if (n1 + n2 > budget) {
-    n1 = budget / 2;
-    n2 = n1 + budget % 2;
-  }
-  return swap ? std::pair<int, int>{n2, n1} : std::pair<int, int>{n1, n2};
-}
-
-namespace {
-void pad_to(Encoding& e, size_t len, int32_t pad_id) {
-  if (e.ids.size() >= len) return;
-  e.ids.resize(len, pad_id);
-  e.type_ids.resize(len, 0);
-  e.attention_mask.resize(len, 0);
-  e.offsets.resize(len, Offset{0, 0});
-}
-}  // namespace
-
-Encoding WordPieceTokenizer::encode_pair(std::string_view a, std::string_view b,
-                                         const EncodeOptions& opt) const {
-  return encode_impl(a, &b, opt);
-}
-
-Encoding WordPieceTokenizer::encode(std::string_view text, const EncodeOptions& opt) const {
-  return encode_impl(text, nullptr, opt);
-}
-
-Encoding WordPieceTokenizer::encode_impl(std::string_view a, const std::string_view* b,
-                                         const EncodeOptions& opt) const {
-  const Impl& m = *impl_;
-  Encoding e;
-  std::vector<int32_t> ids_b;
-  std::vector<Offset> offs_b;
-  std::vector<int32_t> ids_a;
-  std::vector<Offset> offs_a;
-  m.run(a, ids_a, offs_a);
-  if (b) m.run(*b, ids_b, offs_b);
-  const int specials = opt.add_special_tokens ? (b ? 3 : 2) : 0;
-  size_t na = ids_a.size(), nb = ids_b.size();
-  // A max_length shorter than the special tokens disables truncation, as in tokenizers.
-  if (opt.max_length > 0 && opt.max_length >= specials) {
-    auto kept = longest_first(int(std::min<size_t>(na, INT32_MAX / 4)),
-                              b ? int(std::min<size_t>(nb, INT32_MAX / 4)) : -1, opt.max_length - specials);
-    e.truncated = size_t(kept.first) < na || size_t(kept.second) < nb;
-    na = size_t(kept.first);
-    nb = b ? size_t(kept.second) : 0;
-  }
-  const size_t total = na + nb + size_t(specials);
-  e.ids.reserve(total);
-  e.type_ids.reserve(total);
-  e.offsets.reserve(total);
-  auto put = [&](int32_t id, int32_t type, Offset o) {
-    e.ids.push_back(id);
-    e.type_ids.push_back(type);
-    e.offsets.push_back(o);
-  };
-  if (opt.add_special_tokens) put(m.cls, 0, {0, 0});
-  for (size_t i = 0; i < na; ++i) put(ids_a[i], 0, offs_a[i]);
-  if (opt.add_special_tokens) put(m.sep, 0, {0, 0});
-  if (b) {
-    for (size_t i = 0; i < nb; ++i) put(ids_b[i], 1, offs_b[i]);
-    if (opt.add_special_tokens) put(m.sep, 1, {0, 0});
-  }
-  e.attention_mask.assign(e.ids.size(), 1);
-  if (opt.padding == Padding::max_length && opt.max_length > 0) pad_to(e, size_t(opt.max_length), m.pad);
-  return e;
-}
-
-std::vector<Encoding> WordPieceTokenizer::encode_batch(const std::vector<std::string>& texts,
-                                                       const EncodeOptions& opt) const {
-  std::vector<Encoding> out(texts.size());
-  ParallelErrors errs;  // an exception (bad_alloc) must not leave the OpenMP region
-#pragma omp parallel for schedule(dynamic, 16) if (texts.size() > 64)
-  for (size_t i = 0; i < texts.size(); ++i) errs.run([&] { out[i] = encode(texts[i], opt); });
-  errs.rethrow();
-  finish_batch(out, opt);
-  return out;
-}
-
-std::vector<Encoding> WordPieceTokenizer::encode_pair_batch(
-    const std::vector<std::pair<std::string, std::string>>& pairs, const EncodeOptions& opt) const {
-  std::vector<Encoding> out(pairs.size());
-  ParallelErrors errs;
-#pragma omp parallel for schedule(dynamic, 16) if (pairs.size() > 64)
-  for (size_t i = 0; i < pairs.size(); ++i)
-    errs.run([&] { out[i] = encode_pair(pairs[i].first, pairs[i].second, opt); });
-  errs.rethrow();
-  finish_batch(out, opt);
-  return out;
-}
-
-void WordPieceTokenizer::finish_batch(std::vector<Encoding>& out, const EncodeOptions& opt) const {
-  if (opt.padding != Padding::longest) return;
-  size_t longest = 0;
-  for (const Encoding& e : out) longest = std::max(longest, e.ids.size());
-  for (Encoding& e : out) pad_to(e, longest, impl_->pad);
+  thread_local Impl::Word w;  // scratch reused across calls
+  w.clear();
+  Impl::Scan{*impl_, text, reinterpret_cast<const unsigned char*>(text.data()), ids, offsets, w}.run();
 }
 
 int WordPieceTokenizer::token_to_id(std::string_view token) const {
@@ -482,9 +373,5 @@ const std::string& WordPieceTokenizer::id_to_token(int32_t id) const {
 }
 size_t WordPieceTokenizer::vocab_size() const { return impl_->vocab.size(); }
 const WordPieceConfig& WordPieceTokenizer::config() const { return impl_->cfg; }
-int WordPieceTokenizer::cls_id() const { return impl_->cls; }
-int WordPieceTokenizer::sep_id() const { return impl_->sep; }
-int WordPieceTokenizer::pad_id() const { return impl_->pad; }
-int WordPieceTokenizer::unk_id() const { return impl_->unk; }
 
 }  // namespace bertrank::tokenizer
