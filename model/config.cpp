@@ -51,14 +51,23 @@ BertConfig parse(const nlohmann::json& j, bool brm) {
   const std::string w = brm ? "config" : "config.json";
   if (!j.is_object()) bad(w, "not a JSON object");
   BertConfig c;
+  // The architecture first: another family's config.json names its fields differently.
+  c.model_type = get_str(j, "model_type", w, false, "bert");
+  const Architecture* arch = nullptr;
+  try {
+    arch = &find_architecture(c.model_type);
+  } catch (const std::runtime_error& e) {
+    bad(w, e.what());
+  }
   c.hidden_size = get_int(j, "hidden_size", w, true, 0, 1, kMaxDim);
   c.num_hidden_layers = get_int(j, "num_hidden_layers", w, true, 0, 1, kMaxLayers);
   c.num_attention_heads = get_int(j, "num_attention_heads", w, true, 0, 1, kMaxDim);
   c.intermediate_size = get_int(j, "intermediate_size", w, true, 0, 1, 1 << 20);
   c.vocab_size = get_int(j, "vocab_size", w, true, 0, 1, kMaxVocab);
   c.max_position_embeddings = get_int(j, "max_position_embeddings", w, brm, 512, 1, kMaxPos);
-  c.type_vocab_size = get_int(j, "type_vocab_size", w, brm, 2, 1, 1 << 16);
+  c.type_vocab_size = get_int(j, "type_vocab_size", w, brm, arch->default_type_vocab_size, 1, 1 << 16);
   c.pad_token_id = get_int(j, "pad_token_id", w, brm, 0, 0, kMaxVocab);
+  c.position_offset = arch->position_offset(c.pad_token_id);
   auto eps = j.find("layer_norm_eps");
   if (eps == j.end() || eps->is_null()) {
     if (brm) bad(w, "missing field 'layer_norm_eps'");
@@ -77,13 +86,7 @@ BertConfig parse(const nlohmann::json& j, bool brm) {
 }
 }  // namespace
 
-BertConfig BertConfig::from_hf_json(const nlohmann::json& j) {
-  if (j.is_object()) {
-    const std::string mt = j.value("model_type", std::string("bert"));
-    if (mt != "bert") bad("config.json", "model_type '" + mt + "' is not supported (bert)");
-  }
-  return parse(j, false);
-}
+BertConfig BertConfig::from_hf_json(const nlohmann::json& j) { return parse(j, false); }
 BertConfig BertConfig::from_brm_json(const nlohmann::json& j) { return parse(j, true); }
 
 void BertConfig::validate() const {
@@ -92,20 +95,26 @@ void BertConfig::validate() const {
                       std::to_string(num_attention_heads));
   if (!(layer_norm_eps > 0.0) || !std::isfinite(layer_norm_eps)) bad("config", "layer_norm_eps must be positive and finite");
   if (pad_token_id >= vocab_size) bad("config", "pad_token_id is not below vocab_size");
+  if (max_positions() < 1)
+    bad("config", "max_position_embeddings " + std::to_string(max_position_embeddings) +
+                      " leaves no position after the offset " + std::to_string(position_offset) + " of " +
+                      model_type);
 }
 
 nlohmann::json BertConfig::to_json() const {
-  return {{"hidden_size", hidden_size},
-          {"num_hidden_layers", num_hidden_layers},
-          {"num_attention_heads", num_attention_heads},
-          {"intermediate_size", intermediate_size},
-          {"vocab_size", vocab_size},
-          {"max_position_embeddings", max_position_embeddings},
-          {"type_vocab_size", type_vocab_size},
-          {"layer_norm_eps", layer_norm_eps},
-          {"hidden_act", hidden_act_name},
-          {"position_embedding_type", "absolute"},
-          {"pad_token_id", pad_token_id}};
+  nlohmann::json j = {{"hidden_size", hidden_size},
+                      {"num_hidden_layers", num_hidden_layers},
+                      {"num_attention_heads", num_attention_heads},
+                      {"intermediate_size", intermediate_size},
+                      {"vocab_size", vocab_size},
+                      {"max_position_embeddings", max_position_embeddings},
+                      {"type_vocab_size", type_vocab_size},
+                      {"layer_norm_eps", layer_norm_eps},
+                      {"hidden_act", hidden_act_name},
+                      {"position_embedding_type", "absolute"},
+                      {"pad_token_id", pad_token_id}};
+  if (model_type != "bert") j["model_type"] = model_type;  // absent reads as bert: BERT files unchanged
+  return j;
 }
 
 const char* pooling_name(Pooling p) {

@@ -73,9 +73,9 @@ std::vector<std::string> CrossEncoder::labels() const {
 
 int CrossEncoder::effective_max_length(const ScoreOptions& opt) const {
   const int max_len = opt.max_length > 0 ? opt.max_length : model_->head().max_seq_length;
-  if (max_len > model_->config().max_position_embeddings)
+  if (max_len > model_->config().max_positions())
     throw std::invalid_argument("max_length " + std::to_string(max_len) + " exceeds the model's " +
-                                std::to_string(model_->config().max_position_embeddings) + " positions");
+                                std::to_string(model_->config().max_positions()) + " positions");
   if (max_len < 4) throw std::invalid_argument("max_length " + std::to_string(max_len) + " is below 4");
   return max_len;
 }

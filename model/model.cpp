@@ -30,10 +30,13 @@ Loaded load_meta(const std::string& path) {
     if (l.tok->vocab_size() > size_t(l.config.vocab_size))
       throw std::runtime_error("tokenizer: vocab has " + std::to_string(l.tok->vocab_size()) +
                                " tokens, more than config.vocab_size " + std::to_string(l.config.vocab_size));
-    if (l.head.max_seq_length > l.config.max_position_embeddings)
+    if (l.head.max_seq_length > l.config.max_positions())
       throw std::runtime_error("head: max_seq_length " + std::to_string(l.head.max_seq_length) +
                                " exceeds config.max_position_embeddings " +
-                               std::to_string(l.config.max_position_embeddings));
+                               std::to_string(l.config.max_position_embeddings) +
+                               (l.config.position_offset ? " minus the position offset " +
+                                                               std::to_string(l.config.position_offset)
+                                                         : std::string()));
     if (l.head.type == HeadType::embedding && l.head.dim != l.config.hidden_size)
       throw std::runtime_error("head: dim " + std::to_string(l.head.dim) + " differs from config.hidden_size " +
                                std::to_string(l.config.hidden_size));
@@ -119,9 +122,9 @@ void BiEncoder::embed(const std::vector<std::string>& texts, float* out, EmbedIn
                       const EmbedOptions& opt) const {
   tokenizer::EncodeOptions eo;
   eo.max_length = opt.max_length > 0 ? opt.max_length : model_->head().max_seq_length;
-  if (eo.max_length > model_->config().max_position_embeddings)
+  if (eo.max_length > model_->config().max_positions())
     throw std::invalid_argument("max_length " + std::to_string(eo.max_length) + " exceeds the model's " +
-                                std::to_string(model_->config().max_position_embeddings) + " positions");
+                                std::to_string(model_->config().max_positions()) + " positions");
   std::vector<tokenizer::Encoding> enc;
   {
     ThreadScope ts(opt.num_threads);
