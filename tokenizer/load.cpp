@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <climits>
 #include <optional>
 #include <stdexcept>
@@ -189,12 +190,14 @@ json wordpiece_read_hf(const fs::path& dir, const json& tok_json) {
   else if (!tok_json.is_null()) wordpiece_vocab_from_tokenizer_json(tok_json, tj, vocab);
   else throw std::runtime_error("'" + dir.string() + "' has neither vocab.txt nor tokenizer.json");
   json out = wordpiece_to_brm(vocab, c);
-  try {
-    const WordPieceTokenizer tok(std::move(vocab), c);
-    keep_post_processor(tok_json, tok.special_template(), tok.vocab_size(), where, out);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error("tokenizer in '" + dir.string() + "': " + e.what());
-  }
+  // The default to compare with: BERT's template of cls_token / sep_token (a vocabulary that
+  // lacks them is refused when the tokenizer is built from `out`).
+  auto id_of = [&](const std::string& t) {
+    const auto it = std::find(vocab.begin(), vocab.end(), t);
+    return it == vocab.end() ? int32_t(-1) : int32_t(it - vocab.begin());
+  };
+  keep_post_processor(tok_json, SpecialTokenTemplate::bert(id_of(c.cls_token), id_of(c.sep_token)), vocab.size(),
+                      where, out);
   return out;
 }
 
