@@ -45,7 +45,7 @@ struct bertrank_model {
 };
 
 struct bertrank_tokenizer {
-  std::shared_ptr<const tokenizer::WordPieceTokenizer> tok;
+  std::shared_ptr<const tokenizer::Tokenizer> tok;
 };
 
 struct bertrank_index {
@@ -558,8 +558,7 @@ bertrank_status bertrank_tokenizer_load(const char* path, bertrank_tokenizer** o
     auto h = std::make_unique<bertrank_tokenizer>();
     as_bad_file([&] {
       const bool brm = p.size() > 4 && p.compare(p.size() - 4, 4, ".brm") == 0;
-      h->tok = std::make_shared<const tokenizer::WordPieceTokenizer>(brm ? model::load_model_tokenizer(p)
-                                                                          : tokenizer::load_wordpiece(p));
+      h->tok = brm ? model::load_model_tokenizer(p) : tokenizer::load_tokenizer(p);
     });
     register_handle(h.get(), Kind::tokenizer);
     *out = h.release();
@@ -573,7 +572,7 @@ bertrank_status bertrank_model_tokenizer(const bertrank_model* m, bertrank_token
     const ModelPin pm(m, Kind::model, "model");
     auto h = std::make_unique<bertrank_tokenizer>();
     // Shares ownership of the model: the tokenizer handle may outlive the model handle.
-    h->tok = std::shared_ptr<const tokenizer::WordPieceTokenizer>(pm->model, &pm->model->tokenizer());
+    h->tok = std::shared_ptr<const tokenizer::Tokenizer>(pm->model, &pm->model->tokenizer());
     register_handle(h.get(), Kind::tokenizer);
     *out = h.release();
   });

@@ -51,14 +51,23 @@ BertConfig parse(const nlohmann::json& j, bool brm) {
   const std::string w = brm ? "config" : "config.json";
   if (!j.is_object()) bad(w, "not a JSON object");
   BertConfig c;
+  // The architecture first: another family's config.json names its fields differently.
+  c.model_type = get_str(j, "model_type", w, false, "bert");
+  const Architecture* arch = nullptr;
+  try {
+    arch = &find_architecture(c.model_type);
+  } catch (const std::runtime_error& e) {
+    bad(w, e.what());
+  }
   c.hidden_size = get_int(j, "hidden_size", w, true, 0, 1, kMaxDim);
   c.num_hidden_layers = get_int(j, "num_hidden_layers", w, true, 0, 1, kMaxLayers);
   c.num_attention_heads = get_int(j, "num_attention_heads", w, true, 0, 1, kMaxDim);
   c.intermediate_size = get_int(j, "intermediate_size", w, true, 0, 1, 1 << 20);
   c.vocab_size = get_int(j, "vocab_size", w, true, 0, 1, kMaxVocab);
   c.max_position_embeddings = get_int(j, "max_position_embeddings", w, brm, 512, 1, kMaxPos);
-  c.type_vocab_size = get_int(j, "type_vocab_size", w, brm, 2, 1, 1 << 16);
+  c.type_vocab_size = get_int(j, "type_vocab_size", w, brm, arch->default_type_vocab_size, 1, 1 << 16);
   c.pad_token_id = get_int(j, "pad_token_id", w, brm, 0, 0, kMaxVocab);
+  c.position_offset = arch->position_offset(c.pad_token_id);
   auto eps = j.find("layer_norm_eps");
   if (eps == j.end() || eps->is_null()) {
     if (brm) bad(w, "missing field 'layer_norm_eps'");
@@ -77,13 +86,7 @@ BertConfig parse(const nlohmann::json& j, bool brm) {
 }
 }  // namespace
 
-BertConfig BertConfig::from_hf_json(const nlohmann::json& j) {
-  if (j.is_object()) {
-    const std::string mt = j.value("model_type", std::string("bert"));
-    if (mt != "bert") bad("config.json", "model_type '" + mt + "' is not supported (bert)");
-  }
-  return parse(j, false);
-}
+BertConfig BertConfig::from_hf_json(const nlohmann::json& j) { return parse(j, false); }
 BertConfig BertConfig::from_brm_json(const nlohmann::json& j) { return parse(j, true); }
 
 void BertConfig::validate() const {
@@ -92,20 +95,26 @@ void BertConfig::validate() const {
                       std::to_string(num_attention_heads));
   if (!(layer_norm_eps > 0.0) || !std::isfinite(layer_norm_eps)) bad("config", "layer_norm_eps must be positive and finite");
   if (pad_token_id >= vocab_size) bad("config", "pad_token_id is not below vocab_size");
+  if (max_positions() < 1)
+    bad("config", "max_position_embeddings " + std::to_string(max_position_embeddings) +
+                      " leaves no position after the offset " + std::to_string(position_offset) + " of " +
+                      model_type);
 }
 
 nlohmann::json BertConfig::to_json() const {
-  return {{"hidden_size", hidden_size},
-          {"num_hidden_layers", num_hidden_layers},
-          {"num_attention_heads", num_attention_heads},
-          {"intermediate_size", intermediate_size},
-          {"vocab_size", vocab_size},
-          {"max_position_embeddings", max_position_embeddings},
-          {"type_vocab_size", type_vocab_size},
-          {"layer_norm_eps", layer_norm_eps},
-          {"hidden_act", hidden_act_name},
-          {"position_embedding_type", "absolute"},
-          {"pad_token_id", pad_token_id}};
+  nlohmann::json j = {{"hidden_size", hidden_size},
+                      {"num_hidden_layers", num_hidden_layers},
+                      {"num_attention_heads", num_attention_heads},
+                      {"intermediate_size", intermediate_size},
+                      {"vocab_size", vocab_size},
+                      {"max_position_embeddings", max_position_embeddings},
+                      {"type_vocab_size", type_vocab_size},
+                      {"layer_norm_eps", layer_norm_eps},
+                      {"hidden_act", hidden_act_name},
+                      {"position_embedding_type", "absolute"},
+                      {"pad_token_id", pad_token_id}};
+  if (model_type != "bert") j["model_type"] = model_type;  // absent reads as bert: BERT files unchanged
+  return j;
 }
 
 const char* pooling_name(Pooling p) {
@@ -151,57 +160,6 @@ nlohmann::json HeadConfig::to_json() const {
   nlohmann::json j = {{"type", "classifier"}, {"num_labels", num_labels}, {"max_seq_length", max_seq_length}};
   j["id2label"] = nlohmann::json::object();
   for (const auto& [k, v] : id2label) j["id2label"][k] = v;
-  return j;
-}
-
-TokenizerSpec TokenizerSpec::from_json(const nlohmann::json& j) {
-  const std::string w = "tokenizer";
-  if (!j.is_object()) bad(w, "not a JSON object");
-  if (get_str(j, "type", w, true, "") != "wordpiece") bad(w, "type must be \"wordpiece\"");
-  TokenizerSpec t;
-  auto v = j.find("vocab");
-  if (v == j.end() || !v->is_array()) bad(w, "missing 'vocab' array");
-  t.vocab.reserve(v->size());
-  for (const auto& s : *v) {
-    if (!s.is_string()) bad(w, "vocab entry " + std::to_string(t.vocab.size()) + " is not a string");
-    t.vocab.push_back(s.get<std::string>());
-  }
-  auto& c = t.config;
-  c.lowercase = get_bool(j, "lowercase", w, true, true);
-  c.clean_text = get_bool(j, "clean_text", w, true, true);
-  c.handle_chinese_chars = get_bool(j, "handle_chinese_chars", w, true, true);
-  auto sa = j.find("strip_accents");
-  if (sa == j.end()) bad(w, "missing field 'strip_accents'");
-  if (sa->is_null()) c.strip_accents = -1;
-  else if (sa->is_boolean()) c.strip_accents = sa->get<bool>() ? 1 : 0;
-  else bad(w, "field 'strip_accents' must be null or a boolean");
-  c.unk_token = get_str(j, "unk_token", w, true, "");
-  c.cls_token = get_str(j, "cls_token", w, true, "");
-  c.sep_token = get_str(j, "sep_token", w, true, "");
-  c.pad_token = get_str(j, "pad_token", w, true, "");
-  c.mask_token = get_str(j, "mask_token", w, true, "");
-  c.continuing_subword_prefix = get_str(j, "continuing_subword_prefix", w, true, "");
-  c.max_input_chars_per_word = get_int(j, "max_input_chars_per_word", w, true, 0, 1, 1 << 20);
-  t.model_max_length = get_int(j, "model_max_length", w, false, 512, 2, 1 << 30);
-  return t;
-}
-
-nlohmann::json TokenizerSpec::to_json() const {
-  const auto& c = config;
-  nlohmann::json j = {{"type", "wordpiece"},
-                      {"lowercase", c.lowercase},
-                      {"clean_text", c.clean_text},
-                      {"handle_chinese_chars", c.handle_chinese_chars},
-                      {"unk_token", c.unk_token},
-                      {"cls_token", c.cls_token},
-                      {"sep_token", c.sep_token},
-                      {"pad_token", c.pad_token},
-                      {"mask_token", c.mask_token},
-                      {"continuing_subword_prefix", c.continuing_subword_prefix},
-                      {"max_input_chars_per_word", c.max_input_chars_per_word},
-                      {"model_max_length", model_max_length}};
-  j["strip_accents"] = c.strip_accents < 0 ? nlohmann::json(nullptr) : nlohmann::json(c.strip_accents == 1);
-  j["vocab"] = vocab;
   return j;
 }
 

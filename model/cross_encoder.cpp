@@ -73,9 +73,9 @@ std::vector<std::string> CrossEncoder::labels() const {
 
 int CrossEncoder::effective_max_length(const ScoreOptions& opt) const {
   const int max_len = opt.max_length > 0 ? opt.max_length : model_->head().max_seq_length;
-  if (max_len > model_->config().max_position_embeddings)
+  if (max_len > model_->config().max_positions())
     throw std::invalid_argument("max_length " + std::to_string(max_len) + " exceeds the model's " +
-                                std::to_string(model_->config().max_position_embeddings) + " positions");
+                                std::to_string(model_->config().max_positions()) + " positions");
   if (max_len < 4) throw std::invalid_argument("max_length " + std::to_string(max_len) + " is below 4");
   return max_len;
 }
@@ -118,7 +118,7 @@ void CrossEncoder::score_pairs(const std::vector<std::pair<std::string, std::str
     ThreadScope ts(opt.num_threads);
     enc = model_->tokenizer().encode_pair_batch(pairs, eo);
     // As transformers (its tokenizers treat text_pair "" as no pair): an empty second text
-    // encodes as the single sequence "[CLS] a [SEP]".
+    // encodes as the single sequence ("[CLS] a [SEP]").
     for (size_t i = 0; i < pairs.size(); ++i)
       if (pairs[i].second.empty()) enc[i] = model_->tokenizer().encode(pairs[i].first, eo);
   }
@@ -145,11 +145,12 @@ void CrossEncoder::score_windows(const std::vector<std::pair<std::string, std::s
   const int S = opt.window_stride > 0 ? opt.window_stride : std::max(1, W / 2);
   if (S > W) throw std::invalid_argument("window_stride " + std::to_string(S) + " exceeds window_length " + std::to_string(W));
   const int max_len = effective_max_length(opt);
-  const tokenizer::WordPieceTokenizer& tok = model_->tokenizer();
+  const tokenizer::Tokenizer& tok = model_->tokenizer();
+  tokenizer::EncodeOptions eo;
+  eo.max_length = max_len;
   std::vector<tokenizer::Encoding> enc;
   std::vector<size_t> owner;  // pair of each window
-  std::vector<int32_t> qa, db;
-  std::vector<tokenizer::Offset> offs;
+  tokenizer::Tokens query, doc, window;
   if (info) {
     info->num_tokens.assign(pairs.size(), 0);
     info->truncated.assign(pairs.size(), 0);
@@ -157,13 +158,11 @@ void CrossEncoder::score_windows(const std::vector<std::pair<std::string, std::s
     info->num_truncated = 0;
   }
   for (size_t p = 0; p < pairs.size(); ++p) {
-    qa.clear();
-    db.clear();
-    offs.clear();
-    tok.tokenize(pairs[p].first, qa, offs);  // appends
-    offs.clear();
-    tok.tokenize(pairs[p].second, db, offs);
-    const int nd = int(db.size());
+    query = {};
+    doc = {};
+    tok.tokenize(pairs[p].first, query.ids, query.offsets);
+    tok.tokenize(pairs[p].second, doc.ids, doc.offsets);
+    const int nd = int(doc.ids.size());
     std::vector<std::pair<int, int>> spans;  // [start, end) of each window
     if (nd <= W) {
       spans.push_back({0, nd});
@@ -175,22 +174,14 @@ void CrossEncoder::score_windows(const std::vector<std::pair<std::string, std::s
       }
     }
     for (const auto& [s, e] : spans) {
-      const auto [na, nb] = pairs[p].second.empty()
-                                ? tokenizer::WordPieceTokenizer::longest_first(int(qa.size()), -1, max_len - 2)
-                                : tokenizer::WordPieceTokenizer::longest_first(int(qa.size()), e - s, max_len - 3);
-      tokenizer::Encoding x;
-      x.ids.push_back(tok.cls_id());
-      x.ids.insert(x.ids.end(), qa.begin(), qa.begin() + na);
-      x.ids.push_back(tok.sep_id());
-      x.type_ids.assign(x.ids.size(), 0);
-      x.ids.insert(x.ids.end(), db.begin() + s, db.begin() + s + nb);
-      if (!pairs[p].second.empty()) x.ids.push_back(tok.sep_id());  // "" is no pair (see above)
-      x.type_ids.resize(x.ids.size(), 1);
-      x.attention_mask.assign(x.ids.size(), 1);
+      window.ids.assign(doc.ids.begin() + s, doc.ids.begin() + e);
+      window.offsets.assign(doc.offsets.begin() + s, doc.offsets.begin() + e);
+      // The pair (query, window), truncated longest_first like any pair; "" is no pair (above).
+      tokenizer::Encoding x = tok.post_process(query, pairs[p].second.empty() ? nullptr : &window, eo);
       if (info) {
         info->num_tokens[p] = std::max(info->num_tokens[p], int32_t(x.ids.size()));
         info->windows[p] += 1;
-        if (na < int(qa.size()) || nb < e - s) info->truncated[p] = 1;
+        if (x.truncated) info->truncated[p] = 1;
       }
       enc.push_back(std::move(x));
       owner.push_back(p);

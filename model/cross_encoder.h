@@ -7,11 +7,12 @@
 //   ce.score(query, docs, s.data());                     // row i = logits of (query, docs[i])
 //
 // Per pair (a, b):
-//   enc    = "[CLS] a [SEP] b [SEP]", token types 0 for [CLS] a [SEP], 1 for b [SEP];
-//            truncation longest_first to max_length word pieces (default: the head's
-//            max_seq_length, 512 for the ms-marco cross-encoders), exactly as tokenizers.
-//            An empty b ("") encodes as "[CLS] a [SEP]", as transformers' tokenizers do (they
-//            take text_pair "" for no pair; sentence-transformers' CrossEncoder inherits that)
+//   enc    = the tokenizer's pair template (tokenizer/tokenizer.h): for BERT "[CLS] a [SEP] b
+//            [SEP]", token types 0 for [CLS] a [SEP], 1 for b [SEP]; truncation longest_first
+//            to max_length tokens (default: the head's max_seq_length, 512 for the ms-marco
+//            cross-encoders), exactly as tokenizers. An empty b ("") encodes as the single
+//            sequence "[CLS] a [SEP]", as transformers' tokenizers do (they take text_pair ""
+//            for no pair; sentence-transformers' CrossEncoder inherits that)
 //   h      = BertEncoder(enc)                            [T × H]  (packed, no padding)
 //   pooled = tanh(pooler.dense.weight · h[0] + pooler.dense.bias)   [H]   the BERT pooler on
 //            the [CLS] row — part of the score, never dropped
@@ -44,7 +45,7 @@ enum class ScoreActivation { score_none, score_sigmoid, score_softmax };
 ScoreActivation parse_score_activation(const std::string& s);
 
 struct ScoreOptions {
-  int max_length = 0;           // word pieces incl. [CLS]/[SEP]x2; 0: the head's max_seq_length
+  int max_length = 0;           // tokens incl. the special tokens; 0: the head's max_seq_length
   ScoreActivation activation = ScoreActivation::score_none;
   int window_length = 0;        // document word pieces per window; 0: no windows
   int window_stride = 0;        // 0: window_length / 2
@@ -77,7 +78,7 @@ class CrossEncoder {
   // out: size pairs.size() * num_labels() (with windows: pairs.size()).
   void score_pairs(const std::vector<std::pair<std::string, std::string>>& pairs, float* out,
                    ScoreInfo* info = nullptr, const ScoreOptions& opt = {}) const;
-  // Already encoded pairs (ids with [CLS]/[SEP], type ids); no truncation; raw logits
+  // Already encoded pairs (ids with the special tokens, type ids); no truncation; raw logits
   // (opt.activation is applied, windows are not).
   void score_encodings(const std::vector<tokenizer::Encoding>& enc, float* out, const ScoreOptions& opt = {}) const;
   std::vector<float> score_one(const std::string& a, const std::string& b, const ScoreOptions& opt = {}) const;

@@ -1,9 +1,9 @@
-#include <algorithm>
-#include <numeric>
 #include "model/encoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <numeric>
 #include <stdexcept>
 
 #include "kernels/kernels.h"
@@ -119,10 +119,10 @@ void BertEncoder::forward(const int32_t* ids, const int32_t* type_ids, const int
   for (int s = 0; s < nseq; ++s) {
     const int len = seq_offsets[s + 1] - seq_offsets[s];
     if (len < 0) throw std::invalid_argument("seq_offsets must be non-decreasing");
-    if (len > cfg_.max_position_embeddings)
+    if (len > cfg_.max_positions())
       throw std::invalid_argument("sequence " + std::to_string(s) + " has " + std::to_string(len) +
-                                  " tokens, more than max_position_embeddings " +
-                                  std::to_string(cfg_.max_position_embeddings));
+                                  " tokens, more than the model's " + std::to_string(cfg_.max_positions()) +
+                                  " positions (max_position_embeddings)");
   }
   const int T = seq_offsets[nseq];
   if (T == 0) return;
@@ -138,7 +138,7 @@ void BertEncoder::forward(const int32_t* ids, const int32_t* type_ids, const int
         throw std::invalid_argument("token type id " + std::to_string(tt) + " is outside type_vocab_size");
       const float* w = word_emb_ + size_t(id) * H;
       const float* ty = type_emb_ + size_t(tt) * H;
-      const float* po = pos_emb_ + size_t(t - seq_offsets[s]) * H;
+      const float* po = pos_emb_ + size_t(cfg_.position_offset + t - seq_offsets[s]) * H;
       float* x = out + size_t(t) * H;
       for (int j = 0; j < H; ++j) x[j] = (w[j] + ty[j]) + po[j];
     }

@@ -5,6 +5,7 @@
 // output does not depend on what else is in the batch (no padding, no mask arithmetic).
 //
 //   x = LayerNorm(word_emb[id] + token_type_emb[type] + position_emb[pos])   "embeddings"
+//       pos = position_offset + index in the sequence (0 for BERT, model/arch.h PositionIds)
 //   per layer i:                                                            "encoder.layer.i"
 //     qkv  = x · Wqkvᵀ + bqkv                  [T × 3H]  (query|key|value fused at convert time)
 //     ctx  = attention(qkv)                    [T × H]   softmax(q·kᵀ/√d)·v per head
@@ -30,7 +31,7 @@
 
 #include "model/config.h"
 #include "model/model_file.h"
-#include "tokenizer/wordpiece.h"
+#include "tokenizer/tokenizer.h"
 
 namespace bertrank::kernels {
 struct KernelTable;
@@ -84,7 +85,7 @@ class BertEncoder {
 
   // ids, type_ids: size T = seq_offsets[nseq]; out: size T*hidden_size. Throws
   // std::invalid_argument for ids outside the vocab, type ids outside type_vocab_size, or a
-  // sequence longer than max_position_embeddings.
+  // sequence longer than config.max_positions() (max_position_embeddings - position_offset).
   void forward(const int32_t* ids, const int32_t* type_ids, const int32_t* seq_offsets, int nseq, float* out,
                const HiddenStateFn* on_state = nullptr) const;
 

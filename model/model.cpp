@@ -6,6 +6,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/parallel.h"
+#include "tokenizer/load.h"
 
 namespace bertrank::model {
 
@@ -14,25 +15,28 @@ struct Loaded {
   ModelFile file;
   BertConfig config;
   HeadConfig head;
-  TokenizerSpec tok;
+  std::unique_ptr<tokenizer::Tokenizer> tok;
 };
 
 Loaded load_meta(const std::string& path) {
-  Loaded l{ModelFile::open(path), {}, {}, {}};
+  Loaded l{ModelFile::open(path), {}, {}, nullptr};
   const nlohmann::json& m = l.file.metadata();
   try {
     for (const char* key : {"config", "head", "tokenizer"})
       if (!m.contains(key)) throw std::runtime_error(std::string("metadata has no '") + key + "'");
     l.config = BertConfig::from_brm_json(m["config"]);
     l.head = HeadConfig::from_json(m["head"]);
-    l.tok = TokenizerSpec::from_json(m["tokenizer"]);
-    if (l.tok.vocab.size() > size_t(l.config.vocab_size))
-      throw std::runtime_error("tokenizer: vocab has " + std::to_string(l.tok.vocab.size()) +
+    l.tok = tokenizer::tokenizer_from_brm(m["tokenizer"]);
+    if (l.tok->vocab_size() > size_t(l.config.vocab_size))
+      throw std::runtime_error("tokenizer: vocab has " + std::to_string(l.tok->vocab_size()) +
                                " tokens, more than config.vocab_size " + std::to_string(l.config.vocab_size));
-    if (l.head.max_seq_length > l.config.max_position_embeddings)
+    if (l.head.max_seq_length > l.config.max_positions())
       throw std::runtime_error("head: max_seq_length " + std::to_string(l.head.max_seq_length) +
                                " exceeds config.max_position_embeddings " +
-                               std::to_string(l.config.max_position_embeddings));
+                               std::to_string(l.config.max_position_embeddings) +
+                               (l.config.position_offset ? " minus the position offset " +
+                                                               std::to_string(l.config.position_offset)
+                                                         : std::string()));
     if (l.head.type == HeadType::embedding && l.head.dim != l.config.hidden_size)
       throw std::runtime_error("head: dim " + std::to_string(l.head.dim) + " differs from config.hidden_size " +
                                std::to_string(l.config.hidden_size));
@@ -40,14 +44,6 @@ Loaded load_meta(const std::string& path) {
     throw std::runtime_error(path + ": " + e.what());
   }
   return l;
-}
-
-tokenizer::WordPieceTokenizer make_tokenizer(const std::string& path, const TokenizerSpec& spec) {
-  try {
-    return tokenizer::WordPieceTokenizer(spec.vocab, spec.config);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": tokenizer: " + e.what());
-  }
 }
 
 using kernels::ThreadScope;
@@ -76,8 +72,7 @@ std::shared_ptr<const Model> Model::load(const std::string& path, const LoadOpti
   m->file_ = std::move(l.file);
   m->config_ = l.config;
   m->head_ = l.head;
-  m->tok_spec_ = std::move(l.tok);
-  m->tokenizer_ = std::make_unique<tokenizer::WordPieceTokenizer>(make_tokenizer(path, m->tok_spec_));
+  m->tokenizer_ = std::move(l.tok);
   try {
     // Head tensors are checked here too, so that a bad file is refused at load, not at first use.
     const uint64_t H = uint64_t(m->config_.hidden_size);
@@ -113,9 +108,8 @@ std::string Model::fingerprint() const {
   return {};
 }
 
-tokenizer::WordPieceTokenizer load_model_tokenizer(const std::string& brm_path) {
-  Loaded l = load_meta(brm_path);
-  return make_tokenizer(brm_path, l.tok);
+std::unique_ptr<tokenizer::Tokenizer> load_model_tokenizer(const std::string& brm_path) {
+  return load_meta(brm_path).tok;
 }
 
 BiEncoder::BiEncoder(std::shared_ptr<const Model> model) : model_(std::move(model)) {
@@ -128,9 +122,9 @@ void BiEncoder::embed(const std::vector<std::string>& texts, float* out, EmbedIn
                       const EmbedOptions& opt) const {
   tokenizer::EncodeOptions eo;
   eo.max_length = opt.max_length > 0 ? opt.max_length : model_->head().max_seq_length;
-  if (eo.max_length > model_->config().max_position_embeddings)
+  if (eo.max_length > model_->config().max_positions())
     throw std::invalid_argument("max_length " + std::to_string(eo.max_length) + " exceeds the model's " +
-                                std::to_string(model_->config().max_position_embeddings) + " positions");
+                                std::to_string(model_->config().max_positions()) + " positions");
   std::vector<tokenizer::Encoding> enc;
   {
     ThreadScope ts(opt.num_threads);

@@ -7,12 +7,12 @@
 //   enc.embed(texts, out.data(), &info);          // row i = embedding of texts[i]
 //
 // Model::load maps the file, validates the header, checksum, metadata, config and every tensor
-// shape, builds the tokenizer from the embedded vocab and packs the weights for the active
-// kernels. A corrupt or inconsistent file is refused here, never at first use. A Model is
+// shape, builds the tokenizer the metadata describes (tokenizer/load.h) and packs the weights
+// for the active kernels. A corrupt or inconsistent file is refused here, never at first use. A Model is
 // immutable and thread-safe; share it with std::shared_ptr.
 //
-// Embedding follows the model's head metadata: inputs are tokenized as "[CLS] text [SEP]",
-// truncated to the head's max_seq_length (sentence-transformers' max_seq_length, e.g. 256 for
+// Embedding follows the model's head metadata: inputs are tokenized with the tokenizer's
+// special-token template ("[CLS] text [SEP]" for BERT), truncated to the head's max_seq_length (sentence-transformers' max_seq_length, e.g. 256 for
 // all-MiniLM-L6-v2), encoded as packed sequences (no padding), pooled (mean / CLS / max) and
 // L2-normalised when the model says so. Results do not depend on batch composition: every
 // sequence attends only to itself, and pooling reads only its own rows.
@@ -26,7 +26,7 @@
 #include "model/config.h"
 #include "model/encoder.h"
 #include "model/model_file.h"
-#include "tokenizer/wordpiece.h"
+#include "tokenizer/tokenizer.h"
 
 namespace bertrank::model {
 
@@ -51,8 +51,7 @@ class Model {
 
   const BertConfig& config() const { return config_; }
   const HeadConfig& head() const { return head_; }
-  const TokenizerSpec& tokenizer_spec() const { return tok_spec_; }
-  const tokenizer::WordPieceTokenizer& tokenizer() const { return *tokenizer_; }
+  const tokenizer::Tokenizer& tokenizer() const { return *tokenizer_; }
   const BertEncoder& encoder() const { return *encoder_; }
   const nlohmann::json& metadata() const { return file_.metadata(); }
   const ModelFile& file() const { return file_; }
@@ -65,23 +64,22 @@ class Model {
   ModelFile file_;
   BertConfig config_;
   HeadConfig head_;
-  TokenizerSpec tok_spec_;
-  std::unique_ptr<tokenizer::WordPieceTokenizer> tokenizer_;
+  std::unique_ptr<const tokenizer::Tokenizer> tokenizer_;
   std::unique_ptr<BertEncoder> encoder_;
 };
 
-// The tokenizer embedded in a .brm (vocab + settings), after the same validation as load()
-// minus the encoder weights. For tools that only tokenize.
-tokenizer::WordPieceTokenizer load_model_tokenizer(const std::string& brm_path);
+// The tokenizer embedded in a .brm, after the same validation as load() minus the encoder
+// weights. For tools that only tokenize.
+std::unique_ptr<tokenizer::Tokenizer> load_model_tokenizer(const std::string& brm_path);
 
 struct EmbedOptions {
-  int max_length = 0;           // word pieces incl. [CLS]/[SEP]; 0: the model's max_seq_length
+  int max_length = 0;           // tokens incl. the special tokens; 0: the model's max_seq_length
   int num_threads = 0;          // OpenMP threads for this call; 0: the current default
   int max_batch_tokens = 8192;  // tokens per forward pass (memory bound; never changes results)
 };
 
 struct EmbedInfo {
-  std::vector<int32_t> num_tokens;  // per input, after truncation, incl. [CLS]/[SEP]
+  std::vector<int32_t> num_tokens;  // per input, after truncation, incl. the special tokens
   std::vector<uint8_t> truncated;   // per input, 1 if truncation dropped word pieces
   size_t num_truncated = 0;
 };
@@ -97,7 +95,7 @@ class BiEncoder {
   // out: size texts.size() * dim(), row-major. info may be null.
   void embed(const std::vector<std::string>& texts, float* out, EmbedInfo* info = nullptr,
              const EmbedOptions& opt = {}) const;
-  // Same from already tokenized inputs (ids with [CLS]/[SEP]); no truncation is applied.
+  // Same from already tokenized inputs (ids with the special tokens); no truncation is applied.
   void embed_encodings(const std::vector<tokenizer::Encoding>& enc, float* out, const EmbedOptions& opt = {}) const;
   std::vector<float> embed_one(const std::string& text) const;
 

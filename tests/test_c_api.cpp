@@ -152,7 +152,7 @@ TEST(CApi, TokenizeMatchesInternalTokenizer) {
   size_t n = 0;
   ASSERT_EQ(bertrank_tokenize(t, "Hello worlds", BERTRANK_NUL_TERMINATED, "the a", BERTRANK_NUL_TERMINATED, 0, ids, types, offs, 32, &n), BERTRANK_OK) << last();
   auto tok = bertrank::model::load_model_tokenizer(files().embed);
-  auto e = tok.encode_pair("Hello worlds", "the a");
+  auto e = tok->encode_pair("Hello worlds", "the a");
   ASSERT_EQ(n, e.size());
   for (size_t i = 0; i < n; ++i) {
     EXPECT_EQ(ids[i], e.ids[i]);

@@ -88,7 +88,7 @@ TEST(ModelFile, RoundTripAndEmbed) {
   for (int j = 0; j < 8; ++j) n += double(out[j]) * out[j];
   EXPECT_NEAR(n, 1.0, 1e-5);  // normalize: true
   // A tokenizer-only load sees the same vocabulary.
-  EXPECT_EQ(model::load_model_tokenizer(p).vocab_size(), 12u);
+  EXPECT_EQ(model::load_model_tokenizer(p)->vocab_size(), 12u);
 }
 
 TEST(ModelFile, RefusesBadFiles) {

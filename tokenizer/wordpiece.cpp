@@ -11,75 +11,11 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "common/parallel_errors.h"
+#include "tokenizer/utf8_decode.h"
 
 namespace bertrank::tokenizer {
 
 namespace {
-
-// ---- UTF-8 decoding with U+FFFD for each maximal ill-formed subsequence (WHATWG rule) -------
-// Returns the code point starting at s[i] and advances i.
-inline char32_t decode_utf8(const unsigned char* s, size_t n, size_t& i) {
-  const unsigned char b0 = s[i];
-  if (b0 < 0x80) {
-    ++i;
-    return b0;
-  }
-  int need;
-  char32_t cp;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1;
-    cp = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2;
-    cp = b0 & 0x0F;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;  // no surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3;
-    cp = b0 & 0x07;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    ++i;  // 0x80..0xC1, 0xF5..0xFF: never valid as a first byte
-    return 0xFFFD;
-  }
-  size_t j = i + 1;
-  for (int k = 0; k < need; ++k, ++j) {
-    if (j >= n) {
-      i = j;
-      return 0xFFFD;  // truncated at end of input: the whole prefix is one replacement
-    }
-    const unsigned char b = s[j];
-    const unsigned char l = k == 0 ? lo : 0x80, h = k == 0 ? hi : 0xBF;
-    if (b < l || b > h) {
-      i = j;  // the offending byte starts the next decode
-      return 0xFFFD;
-    }
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  i = j;
-  return cp;
-}
-
-inline void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(char(c));
-  } else if (c < 0x800) {
-    out.push_back(char(0xC0 | (c >> 6)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(char(0xE0 | (c >> 12)));
-    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(char(0xF0 | (c >> 18)));
-    out.push_back(char(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(char(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(char(0x80 | (c & 0x3F)));
-  }
-}
 
 // ---- Unicode properties (utf8proc) -----------------------------------------------------------
 inline utf8proc_category_t category(char32_t c) {
@@ -150,7 +86,7 @@ struct WordPieceTokenizer::Impl {
   Map words;  // tokens that start a word
   Map conts;  // continuation tokens, stored without the prefix
   size_t max_word_bytes = 0, max_cont_bytes = 0;
-  int32_t unk = -1, cls = -1, sep = -1, pad = -1;
+  int32_t unk = -1;
   struct Special {
     std::string text;
     int32_t id;
@@ -178,7 +114,7 @@ struct WordPieceTokenizer::Impl {
   };
 
   void wordpiece(Word& w, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
-  void run(std::string_view text, std::vector<int32_t>& ids, std::vector<Offset>& offs) const;
+  struct Scan;
 };
 
 void WordPieceTokenizer::Impl::wordpiece(Word& w, std::vector<int32_t>& ids,
@@ -223,73 +159,95 @@ void WordPieceTokenizer::Impl::wordpiece(Word& w, std::vector<int32_t>& ids,
   }
 }
 
-void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& ids,
-                                   std::vector<Offset>& offs) const {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  thread_local Word w;
-  w.clear();
-  auto flush = [&] {
-    wordpiece(w, ids, offs);
+// One tokenize() call: a single pass over the input (steps 0-3 of wordpiece.h at once), each
+// finished word handed to wordpiece() (step 4).
+struct WordPieceTokenizer::Impl::Scan {
+  const Impl& m;
+  std::string_view text;
+  const unsigned char* s;
+  std::vector<int32_t>& ids;
+  std::vector<Offset>& offs;
+  Word& w;
+  size_t i = 0;    // byte position
+  int32_t cp = 0;  // code-point index of the character being read
+
+  void run() {
+    while (i < text.size()) {
+      const unsigned char b = s[i];
+      if (m.special_first[b] && take_special()) continue;
+      if (b < 0x80) take_ascii(b);
+      else take_unicode();
+    }
+    flush();
+  }
+
+  void flush() {
+    m.wordpiece(w, ids, offs);
     w.clear();
-  };
-  auto single = [&](char32_t c, int32_t o) {  // a word of one character (punctuation, CJK)
+  }
+  void single(char32_t c, int32_t o) {  // a word of one character (punctuation, CJK)
     flush();
     w.push(c, o);
     flush();
-  };
-  int32_t cp = 0;  // code-point index of the character being read
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char b = s[i];
-    if (special_first[b]) {
-      bool matched = false;
-      for (const Special& sp : specials) {
-        if (text.compare(i, sp.text.size(), sp.text) == 0) {
-          flush();
-          ids.push_back(sp.id);
-          offs.push_back({cp, cp + sp.chars});
-          i += sp.text.size();
-          cp += sp.chars;
-          matched = true;
-          break;
+  }
+
+  // Step 1: a special token written literally at i (longest first) is a token of its own.
+  bool take_special() {
+    for (const Special& sp : m.specials) {
+      if (text.compare(i, sp.text.size(), sp.text) == 0) {
+        flush();
+        ids.push_back(sp.id);
+        offs.push_back({cp, cp + sp.chars});
+        i += sp.text.size();
+        cp += sp.chars;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Steps 2-3 for an ASCII byte, by table.
+  void take_ascii(unsigned char b) {
+    ++i;
+    switch (kAscii.cls[b]) {
+      case A_WORD: w.push(char32_t(m.cfg.lowercase ? kAscii.lower[b] : char(b)), cp); break;
+      case A_SPACE: flush(); break;
+      case A_PUNCT: single(b, cp); break;
+      case A_DROP:
+        if (!m.cfg.clean_text) {
+          // Without cleaning, \v and \f still split words (they are White_Space); the other
+          // controls stay inside words as tokenizers keeps them.
+          if (b == 0x0B || b == 0x0C) flush();
+          else w.push(b, cp);
         }
-      }
-      if (matched) continue;
+        break;
     }
-    if (b < 0x80) {  // ASCII fast path
-      ++i;
-      switch (kAscii.cls[b]) {
-        case A_WORD: w.push(char32_t(cfg.lowercase ? kAscii.lower[b] : char(b)), cp); break;
-        case A_SPACE: flush(); break;
-        case A_PUNCT: single(b, cp); break;
-        case A_DROP:
-          if (!cfg.clean_text) {
-            // Without cleaning, \v and \f still split words (they are White_Space); the other
-            // controls stay inside words as tokenizers keeps them.
-            if (b == 0x0B || b == 0x0C) flush();
-            else w.push(b, cp);
-          }
-          break;
-      }
-      ++cp;
-      continue;
-    }
-    const char32_t c = decode_utf8(s, n, i);
+    ++cp;
+  }
+
+  // Steps 0, 2 and 3 for one non-ASCII code point.
+  void take_unicode() {
+    const char32_t c = decode_utf8(s, text.size(), i);
     const int32_t o = cp++;
     const utf8proc_category_t cat = category(c);
-    if (cfg.clean_text && (c == 0xFFFD || is_other(cat))) continue;
+    if (m.cfg.clean_text && (c == 0xFFFD || is_other(cat))) return;
     if (is_whitespace(c, cat)) {
       flush();
-      continue;
+      return;
     }
-    const bool cjk = cfg.handle_chinese_chars && is_cjk(c);
+    const bool cjk = m.cfg.handle_chinese_chars && is_cjk(c);
     if (cjk) flush();
-    // Normalise: NFD and drop non-spacing marks, then lowercase (full mapping).
+    normalize(c, cat, o);
+    if (cjk) flush();
+  }
+
+  // NFD and drop non-spacing marks (when stripping accents), then lowercase (full mapping);
+  // each resulting character goes to its word.
+  void normalize(char32_t c, utf8proc_category_t cat, int32_t o) {
     utf8proc_int32_t buf[32];
     utf8proc_ssize_t nd = 1;
     buf[0] = utf8proc_int32_t(c);
-    if (strip_accents) {
+    if (m.strip_accents) {
       int bound = 0;
       nd = utf8proc_decompose_char(utf8proc_int32_t(c), buf, 32, UTF8PROC_DECOMPOSE, &bound);
       if (nd < 0 || nd > 32) {
@@ -298,12 +256,12 @@ void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& 
       }
     }
     for (utf8proc_ssize_t k = 0; k < nd; ++k) {
-      char32_t d = char32_t(buf[k]);
-      utf8proc_category_t dcat = d == c ? cat : category(d);
-      if (strip_accents && dcat == UTF8PROC_CATEGORY_MN) continue;
+      const char32_t d = char32_t(buf[k]);
+      const utf8proc_category_t dcat = d == c ? cat : category(d);
+      if (m.strip_accents && dcat == UTF8PROC_CATEGORY_MN) continue;
       char32_t lowered[2] = {d, 0};
       int nl = 1;
-      if (cfg.lowercase) {
+      if (m.cfg.lowercase) {
         if (d == 0x130) {  // the one unconditional multi-char lowercase mapping (SpecialCasing)
           lowered[0] = 'i';
           lowered[1] = 0x307;
@@ -312,22 +270,19 @@ void WordPieceTokenizer::Impl::run(std::string_view text, std::vector<int32_t>& 
           lowered[0] = char32_t(utf8proc_tolower(utf8proc_int32_t(d)));
         }
       }
-      for (int q = 0; q < nl; ++q) {
-        const char32_t e = lowered[q];
-        const utf8proc_category_t ecat = e == d ? dcat : category(e);
-        if (e < 0x80 ? kAscii.cls[e] == A_PUNCT : is_punctuation_cat(ecat)) {
-          single(e, o);
-        } else {
-          w.push(e, o);
-        }
-      }
+      for (int q = 0; q < nl; ++q) put(lowered[q], lowered[q] == d ? dcat : category(lowered[q]), o);
     }
-    if (cjk) flush();
   }
-  flush();
-}
 
-WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPieceConfig config)
+  // Step 3 for a normalised character: punctuation is a word of its own.
+  void put(char32_t e, utf8proc_category_t ecat, int32_t o) {
+    if (e < 0x80 ? kAscii.cls[e] == A_PUNCT : is_punctuation_cat(ecat)) single(e, o);
+    else w.push(e, o);
+  }
+};
+
+WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPieceConfig config,
+                                       std::optional<SpecialTokenTemplate> post_processor)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   m.vocab = std::move(vocab);
@@ -358,10 +313,11 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
       throw std::invalid_argument(std::string("WordPiece vocabulary lacks the ") + what + " token '" + t + "'");
     return it->second;
   };
-  m.unk = need(m.cfg.unk_token, "unknown");
-  m.cls = need(m.cfg.cls_token, "CLS");
-  m.sep = need(m.cfg.sep_token, "SEP");
-  m.pad = need(m.cfg.pad_token, "padding");
+  SpecialIds special;
+  special.unk = m.unk = need(m.cfg.unk_token, "unknown");
+  special.cls = need(m.cfg.cls_token, "CLS");
+  special.sep = need(m.cfg.sep_token, "SEP");
+  special.pad = need(m.cfg.pad_token, "padding");
   for (const std::string* t : {&m.cfg.pad_token, &m.cfg.unk_token, &m.cfg.cls_token, &m.cfg.sep_token,
                                &m.cfg.mask_token}) {
     auto it = m.words.find(*t);
@@ -373,6 +329,8 @@ WordPieceTokenizer::WordPieceTokenizer(std::vector<std::string> vocab, WordPiece
   }
   std::stable_sort(m.specials.begin(), m.specials.end(),
                    [](const Impl::Special& a, const Impl::Special& b) { return a.text.size() > b.text.size(); });
+  set_post_processing(special, post_processor ? std::move(*post_processor)
+                                              : SpecialTokenTemplate::bert(special.cls, special.sep));
 }
 
 WordPieceTokenizer::~WordPieceTokenizer() = default;
@@ -398,113 +356,9 @@ WordPieceTokenizer WordPieceTokenizer::from_vocab_file(const std::string& path, 
 
 void WordPieceTokenizer::tokenize(std::string_view text, std::vector<int32_t>& ids,
                                   std::vector<Offset>& offsets) const {
-  impl_->run(text, ids, offsets);
-}
-
-std::pair<int, int> WordPieceTokenizer::longest_first(int len_a, int len_b, int budget) {
-  if (len_b < 0) return {std::min(len_a, std::max(budget, 0)), 0};
-  if (len_a + len_b <= budget) return {len_a, len_b};
-  // As tokenizers' LongestFirst: give the shorter sequence what it needs up to half, the longer
-  // the rest; if both are longer than half, split the budget (the second gets the odd token).
-  const bool swap = len_a > len_b;
-  int n1 = swap ? len_b : len_a, n2;
-  if (n1 > budget) n2 = n1;
-  else n2 = std::max(n1, budget - n1);
-  if (n1 + n2 > budget) {
-    n1 = budget / 2;
-    n2 = n1 + budget % 2;
-  }
-  return swap ? std::pair<int, int>{n2, n1} : std::pair<int, int>{n1, n2};
-}
-
-namespace {
-void pad_to(Encoding& e, size_t len, int32_t pad_id) {
-  if (e.ids.size() >= len) return;
-  e.ids.resize(len, pad_id);
-  e.type_ids.resize(len, 0);
-  e.attention_mask.resize(len, 0);
-  e.offsets.resize(len, Offset{0, 0});
-}
-}  // namespace
-
-Encoding WordPieceTokenizer::encode_pair(std::string_view a, std::string_view b,
-                                         const EncodeOptions& opt) const {
-  return encode_impl(a, &b, opt);
-}
-
-Encoding WordPieceTokenizer::encode(std::string_view text, const EncodeOptions& opt) const {
-  return encode_impl(text, nullptr, opt);
-}
-
-Encoding WordPieceTokenizer::encode_impl(std::string_view a, const std::string_view* b,
-                                         const EncodeOptions& opt) const {
-  const Impl& m = *impl_;
-  Encoding e;
-  std::vector<int32_t> ids_b;
-  std::vector<Offset> offs_b;
-  std::vector<int32_t> ids_a;
-  std::vector<Offset> offs_a;
-  m.run(a, ids_a, offs_a);
-  if (b) m.run(*b, ids_b, offs_b);
-  const int specials = opt.add_special_tokens ? (b ? 3 : 2) : 0;
-  size_t na = ids_a.size(), nb = ids_b.size();
-  // A max_length shorter than the special tokens disables truncation, as in tokenizers.
-  if (opt.max_length > 0 && opt.max_length >= specials) {
-    auto kept = longest_first(int(std::min<size_t>(na, INT32_MAX / 4)),
-                              b ? int(std::min<size_t>(nb, INT32_MAX / 4)) : -1, opt.max_length - specials);
-    e.truncated = size_t(kept.first) < na || size_t(kept.second) < nb;
-    na = size_t(kept.first);
-    nb = b ? size_t(kept.second) : 0;
-  }
-  const size_t total = na + nb + size_t(specials);
-  e.ids.reserve(total);
-  e.type_ids.reserve(total);
-  e.offsets.reserve(total);
-  auto put = [&](int32_t id, int32_t type, Offset o) {
-    e.ids.push_back(id);
-    e.type_ids.push_back(type);
-    e.offsets.push_back(o);
-  };
-  if (opt.add_special_tokens) put(m.cls, 0, {0, 0});
-  for (size_t i = 0; i < na; ++i) put(ids_a[i], 0, offs_a[i]);
-  if (opt.add_special_tokens) put(m.sep, 0, {0, 0});
-  if (b) {
-    for (size_t i = 0; i < nb; ++i) put(ids_b[i], 1, offs_b[i]);
-    if (opt.add_special_tokens) put(m.sep, 1, {0, 0});
-  }
-  e.attention_mask.assign(e.ids.size(), 1);
-  if (opt.padding == Padding::max_length && opt.max_length > 0) pad_to(e, size_t(opt.max_length), m.pad);
-  return e;
-}
-
-std::vector<Encoding> WordPieceTokenizer::encode_batch(const std::vector<std::string>& texts,
-                                                       const EncodeOptions& opt) const {
-  std::vector<Encoding> out(texts.size());
-  ParallelErrors errs;  // an exception (bad_alloc) must not leave the OpenMP region
-#pragma omp parallel for schedule(dynamic, 16) if (texts.size() > 64)
-  for (size_t i = 0; i < texts.size(); ++i) errs.run([&] { out[i] = encode(texts[i], opt); });
-  errs.rethrow();
-  finish_batch(out, opt);
-  return out;
-}
-
-std::vector<Encoding> WordPieceTokenizer::encode_pair_batch(
-    const std::vector<std::pair<std::string, std::string>>& pairs, const EncodeOptions& opt) const {
-  std::vector<Encoding> out(pairs.size());
-  ParallelErrors errs;
-#pragma omp parallel for schedule(dynamic, 16) if (pairs.size() > 64)
-  for (size_t i = 0; i < pairs.size(); ++i)
-    errs.run([&] { out[i] = encode_pair(pairs[i].first, pairs[i].second, opt); });
-  errs.rethrow();
-  finish_batch(out, opt);
-  return out;
-}
-
-void WordPieceTokenizer::finish_batch(std::vector<Encoding>& out, const EncodeOptions& opt) const {
-  if (opt.padding != Padding::longest) return;
-  size_t longest = 0;
-  for (const Encoding& e : out) longest = std::max(longest, e.ids.size());
-  for (Encoding& e : out) pad_to(e, longest, impl_->pad);
+  thread_local Impl::Word w;  // scratch reused across calls
+  w.clear();
+  Impl::Scan{*impl_, text, reinterpret_cast<const unsigned char*>(text.data()), ids, offsets, w}.run();
 }
 
 int WordPieceTokenizer::token_to_id(std::string_view token) const {
@@ -519,9 +373,5 @@ const std::string& WordPieceTokenizer::id_to_token(int32_t id) const {
 }
 size_t WordPieceTokenizer::vocab_size() const { return impl_->vocab.size(); }
 const WordPieceConfig& WordPieceTokenizer::config() const { return impl_->cfg; }
-int WordPieceTokenizer::cls_id() const { return impl_->cls; }
-int WordPieceTokenizer::sep_id() const { return impl_->sep; }
-int WordPieceTokenizer::pad_id() const { return impl_->pad; }
-int WordPieceTokenizer::unk_id() const { return impl_->unk; }
 
 }  // namespace bertrank::tokenizer
