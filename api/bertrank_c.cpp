@@ -780,6 +780,40 @@ bertrank_status bertrank_index_document(const bertrank_index* x, int64_t id, con
   });
 }
 
+bertrank_status bertrank_index_get_info(const bertrank_index* x, bertrank_index_info* info) {
+  return guard("bertrank_index_get_info", [&] {
+    const ConstIndexPin px(x, Kind::index, "index");
+    need(info, "out_info");
+    const retrieval::Index& idx = *px->idx;
+    const retrieval::IndexOptions& o = idx.options();
+    bertrank_index_info i;
+    std::memset(&i, 0, sizeof i);
+    i.documents = idx.size();
+    i.dim = int(idx.dim());
+    i.type = o.kind == retrieval::IndexKind::ivf ? BERTRANK_INDEX_IVF : BERTRANK_INDEX_FLAT;
+    switch (o.storage) {
+      case retrieval::StorageType::f32: i.storage = BERTRANK_STORAGE_F32; break;
+      case retrieval::StorageType::f16: i.storage = BERTRANK_STORAGE_F16; break;
+      case retrieval::StorageType::int8: i.storage = BERTRANK_STORAGE_INT8; break;
+    }
+    i.rescore = o.rescore ? 1 : 0;
+    if (o.kind == retrieval::IndexKind::ivf) {
+      i.nlist = o.nlist;
+      i.nprobe = o.nprobe;
+    }
+    if (const retrieval::Bm25Index* b = idx.bm25()) {
+      i.bm25 = 1;
+      i.bm25_k1 = b->params().k1;
+      i.bm25_b = b->params().b;
+      i.bm25_stopwords = b->params().stopwords ? 1 : 0;
+      i.bm25_vocabulary = b->vocabulary_size();
+    }
+    i.model_fingerprint = idx.model_fingerprint().c_str();
+    i.model_path = idx.model_path().c_str();
+    *info = i;
+  });
+}
+
 // ---- search / pipeline ---------------------------------------------------------------------------
 
 bertrank_search_params bertrank_search_default_params(void) {
@@ -791,67 +825,111 @@ bertrank_search_params bertrank_search_default_params(void) {
   return p;
 }
 
+}  // extern "C"
+
+namespace {
+
+// bertrank_search (one run) and bertrank_search_runs: run r's hits at out + nq * (k_0 + ... +
+// k_{r-1}). name_runs: errors say which run ("runs[2]: ").
+void search_runs(const bertrank_index* x, const bertrank_model* encoder, const bertrank_model* reranker,
+                 const char* const* queries, const size_t* query_lengths, size_t nq, const bertrank_search_params* runs,
+                 size_t n_runs, bool name_runs, bertrank_hit* out, size_t out_len, bertrank_timings* timings) {
+  const ConstIndexPin px(x, Kind::index, "index");
+  const retrieval::Index& idx = *px->idx;
+  if (n_runs > 0) need(runs, "runs");
+  auto at = [&](size_t r) { return name_runs ? "runs[" + std::to_string(r) + "]: " : std::string(); };
+  std::vector<retrieval::PipelineOptions> opts(n_runs);
+  bool dense = false, lexical = false, rerank = false;
+  size_t want = 0;
+  for (size_t r = 0; r < n_runs; ++r) {
+    const bertrank_search_params& p = runs[r];
+    retrieval::PipelineOptions& o = opts[r];
+    switch (enum_value(p.mode)) {
+      case BERTRANK_SEARCH_DENSE: o.mode = retrieval::FirstStage::dense; break;
+      case BERTRANK_SEARCH_BM25: o.mode = retrieval::FirstStage::bm25; break;
+      case BERTRANK_SEARCH_HYBRID: o.mode = retrieval::FirstStage::hybrid; break;
+      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, at(r) + "unknown search mode " + std::to_string(enum_value(p.mode)));
+    }
+    if (p.k == 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, at(r) + "k must be > 0");
+    o.k = p.k;
+    o.candidates = p.candidates;
+    o.search.nprobe = p.nprobe;
+    o.search.rescore_factor = p.rescore_factor;
+    try {
+      o.rerank = score_options(p.rerank);
+    } catch (const ApiError& e) {
+      fail(e.status, at(r) + e.what());
+    }
+    dense |= o.mode != retrieval::FirstStage::bm25;
+    lexical |= o.mode != retrieval::FirstStage::dense;
+    rerank |= p.candidates > 0;
+    const size_t run_hits = checked_mul(nq, p.k, "nq * k");
+    if (run_hits > std::numeric_limits<size_t>::max() - want)
+      fail(BERTRANK_ERR_INVALID_ARGUMENT, "nq * (sum of k) overflows size_t");
+    want += run_hits;
+  }
+  const model::BiEncoder* bi = nullptr;
+  std::optional<ModelPin> pe, pr;
+  if (dense) {
+    pe.emplace(encoder, Kind::model, "encoder");
+    bi = &bi_encoder(*pe, "encoder");
+    idx.check_model((*pe)->fingerprint);
+  } else if (encoder) {
+    pe.emplace(encoder, Kind::model, "encoder");
+  }
+  if (lexical && !idx.bm25()) fail(BERTRANK_ERR_INVALID_ARGUMENT, "the index has no BM25 part (build it with bm25 = 1)");
+  const model::CrossEncoder* ce = nullptr;
+  if (rerank || reranker) pr.emplace(reranker, Kind::model, "reranker");
+  if (rerank) ce = &cross_encoder(*pr, "reranker");
+  if (nq > 0 && want > 0) need(out, "out");
+  need_capacity(out_len, want, "out");
+  std::vector<std::string> q = to_strings(queries, query_lengths, nq, "queries");
+  ThreadScope ts(n_runs > 0 ? runs[0].num_threads : 0);
+  retrieval::PipelineTimings t;
+  const auto res = retrieval::run_pipelines(idx, bi, ce, q, opts, &t);
+  bertrank_hit* o = out;
+  for (size_t r = 0; r < n_runs; ++r)
+    for (size_t i = 0; i < nq; ++i)
+      for (size_t j = 0; j < runs[r].k; ++j, ++o) {
+        const std::vector<retrieval::PipelineHit>& hits = res[r][i];
+        if (j < hits.size()) {
+          o->id = hits[j].id;
+          o->score = hits[j].score;
+          o->first_stage_score = hits[j].first_stage_score;
+          o->reranked = hits[j].reranked ? 1 : 0;
+        } else {
+          o->id = -1;
+          o->score = o->first_stage_score = -std::numeric_limits<float>::infinity();
+          o->reranked = 0;
+        }
+      }
+  if (timings) {
+    timings->embed_seconds = t.embed_seconds;
+    timings->search_seconds = t.search_seconds;
+    timings->rerank_seconds = t.rerank_seconds;
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
 bertrank_status bertrank_search(const bertrank_index* x, const bertrank_model* encoder, const bertrank_model* reranker,
                                 const char* const* queries, const size_t* query_lengths, size_t nq,
                                 const bertrank_search_params* params, bertrank_hit* out, size_t out_len,
                                 bertrank_timings* timings) {
   return guard("bertrank_search", [&] {
-    const ConstIndexPin px(x, Kind::index, "index");
-    const retrieval::Index& idx = *px->idx;
     const bertrank_search_params p = params ? *params : bertrank_search_default_params();
-    retrieval::PipelineOptions o;
-    switch (enum_value(p.mode)) {
-      case BERTRANK_SEARCH_DENSE: o.mode = retrieval::FirstStage::dense; break;
-      case BERTRANK_SEARCH_BM25: o.mode = retrieval::FirstStage::bm25; break;
-      case BERTRANK_SEARCH_HYBRID: o.mode = retrieval::FirstStage::hybrid; break;
-      default: fail(BERTRANK_ERR_INVALID_ARGUMENT, "unknown search mode " + std::to_string(enum_value(p.mode)));
-    }
-    if (p.k == 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "k must be > 0");
-    o.k = p.k;
-    o.candidates = p.candidates;
-    o.search.nprobe = p.nprobe;
-    o.search.rescore_factor = p.rescore_factor;
-    o.rerank = score_options(p.rerank);
-    const model::BiEncoder* bi = nullptr;
-    std::optional<ModelPin> pe, pr;
-    if (o.mode != retrieval::FirstStage::bm25) {
-      pe.emplace(encoder, Kind::model, "encoder");
-      bi = &bi_encoder(*pe, "encoder");
-      idx.check_model((*pe)->fingerprint);
-    } else if (encoder) {
-      pe.emplace(encoder, Kind::model, "encoder");
-    }
-    if ((o.mode == retrieval::FirstStage::bm25 || o.mode == retrieval::FirstStage::hybrid) && !idx.bm25())
-      fail(BERTRANK_ERR_INVALID_ARGUMENT, "the index has no BM25 part (build it with bm25 = 1)");
-    const model::CrossEncoder* ce = nullptr;
-    if (p.candidates > 0 || reranker) pr.emplace(reranker, Kind::model, "reranker");
-    if (p.candidates > 0) ce = &cross_encoder(*pr, "reranker");
-    const size_t want = checked_mul(nq, p.k, "nq * k");
-    if (nq > 0) need(out, "out");
-    need_capacity(out_len, want, "out");
-    std::vector<std::string> q = to_strings(queries, query_lengths, nq, "queries");
-    ThreadScope ts(p.num_threads);
-    retrieval::PipelineTimings t;
-    auto res = retrieval::run_pipeline(idx, bi, ce, q, o, &t);
-    for (size_t i = 0; i < nq; ++i)
-      for (size_t j = 0; j < p.k; ++j) {
-        bertrank_hit& h = out[i * p.k + j];
-        if (j < res[i].size()) {
-          h.id = res[i][j].id;
-          h.score = res[i][j].score;
-          h.first_stage_score = res[i][j].first_stage_score;
-          h.reranked = res[i][j].reranked ? 1 : 0;
-        } else {
-          h.id = -1;
-          h.score = h.first_stage_score = -std::numeric_limits<float>::infinity();
-          h.reranked = 0;
-        }
-      }
-    if (timings) {
-      timings->embed_seconds = t.embed_seconds;
-      timings->search_seconds = t.search_seconds;
-      timings->rerank_seconds = t.rerank_seconds;
-    }
+    search_runs(x, encoder, reranker, queries, query_lengths, nq, &p, 1, false, out, out_len, timings);
+  });
+}
+
+bertrank_status bertrank_search_runs(const bertrank_index* x, const bertrank_model* encoder,
+                                     const bertrank_model* reranker, const char* const* queries,
+                                     const size_t* query_lengths, size_t nq, const bertrank_search_params* runs,
+                                     size_t n_runs, bertrank_hit* out, size_t out_len, bertrank_timings* timings) {
+  return guard("bertrank_search_runs", [&] {
+    search_runs(x, encoder, reranker, queries, query_lengths, nq, runs, n_runs, true, out, out_len, timings);
   });
 }
 

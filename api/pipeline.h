@@ -49,4 +49,20 @@ std::vector<std::vector<PipelineHit>> run_pipeline(const Index& index, const mod
                                                    const std::vector<std::string>& queries,
                                                    const PipelineOptions& opt, PipelineTimings* timings = nullptr);
 
+// Several pipelines over the same queries in one call (`bertrank eval`: every first stage x
+// every rerank depth). Result r equals run_pipeline(..., runs[r]) hit for hit; what the runs
+// have in common is done once:
+//   - the queries are embedded once (if any run needs them embedded);
+//   - runs with the same first stage (mode, search params and depth) share one search;
+//   - the cross-encoder scores each distinct (query, document) pair once for all runs with the
+//     same rerank options: a pair's score does not depend on the other candidates
+//     (model/cross_encoder.h), so rerank@N for every N is the stable sort by score of the first
+//     N first-stage hits, the rest behind.
+// Returns [run][query] lists; timings sum the work done. Throws as run_pipeline does.
+std::vector<std::vector<std::vector<PipelineHit>>> run_pipelines(const Index& index, const model::BiEncoder* encoder,
+                                                                 const model::CrossEncoder* cross_encoder,
+                                                                 const std::vector<std::string>& queries,
+                                                                 const std::vector<PipelineOptions>& runs,
+                                                                 PipelineTimings* timings = nullptr);
+
 }  // namespace bertrank::retrieval

@@ -203,98 +203,118 @@ Index Index::load(const std::string& path, const LoadOptions& lo) {
   }
 }
 
-Index Index::load_from(const IndexFileReader& r) {
+namespace {
+// Section META: a JSON object of format "bertrank-index".
+nlohmann::json read_meta(const IndexFileReader& r) {
   const auto ms = r.get(SectionType::meta);
   auto meta = nlohmann::json::parse(ms.data, ms.data + ms.size, nullptr, false);
   if (meta.is_discarded() || !meta.is_object()) r.fail("section META: not a JSON object");
   if (meta_string(r, meta, "format") != "bertrank-index") r.fail("META.format: not 'bertrank-index'");
+  return meta;
+}
+}  // namespace
+
+Index Index::load_from(const IndexFileReader& r) {
+  const nlohmann::json meta = read_meta(r);
   Index x;
-  if (!meta.contains("model") || !meta["model"].is_object()) r.fail("META.model: missing or not an object");
-  for (const char* key : {"fingerprint", "path"})
-    if (!meta["model"].contains(key) || !meta["model"][key].is_string())
-      r.fail(std::string("META.model.") + key + ": missing or not a string");
-  x.fingerprint_ = meta["model"]["fingerprint"].get<std::string>();
-  x.model_path_ = meta["model"]["path"].get<std::string>();
-  const bool untrained = meta.contains("untrained") && meta["untrained"].is_boolean() && meta["untrained"].get<bool>();
+  x.load_model_record(r, meta);
   const size_t count = meta_u64(r, meta, "count");
   const size_t ndocs = meta_u64(r, meta, "docs");
   if (ndocs != count)
     r.fail("META.docs: " + std::to_string(ndocs) + " documents but META.count is " + std::to_string(count) + " vectors");
+  x.load_vectors(r, meta, count);
+  x.load_documents(r, ndocs);
+  x.load_bm25(r, meta);
+  return x;
+}
+
+void Index::load_model_record(const IndexFileReader& r, const nlohmann::json& meta) {
+  if (!meta.contains("model") || !meta["model"].is_object()) r.fail("META.model: missing or not an object");
+  for (const char* key : {"fingerprint", "path"})
+    if (!meta["model"].contains(key) || !meta["model"][key].is_string())
+      r.fail(std::string("META.model.") + key + ": missing or not a string");
+  fingerprint_ = meta["model"]["fingerprint"].get<std::string>();
+  model_path_ = meta["model"]["path"].get<std::string>();
+}
+
+// An index saved before its first add() has no vectors: its kind and storage are in META.
+void Index::load_vectors(const IndexFileReader& r, const nlohmann::json& meta, size_t count) {
+  const bool untrained = meta.contains("untrained") && meta["untrained"].is_boolean() && meta["untrained"].get<bool>();
   if (untrained) {
     if (count != 0) r.fail("META.untrained: set but META.count is not 0");
-    x.dim_ = meta_u64(r, meta, "dim");
-    if (x.dim_ == 0 || x.dim_ > kMaxDim) r.fail("META.dim: out of range");
+    dim_ = meta_u64(r, meta, "dim");
+    if (dim_ == 0 || dim_ > kMaxDim) r.fail("META.dim: out of range");
     try {
-      x.opts_.kind = parse_index_kind(meta_string(r, meta, "kind"));
-      x.opts_.storage = parse_storage_type(meta_string(r, meta, "storage"));
+      opts_.kind = parse_index_kind(meta_string(r, meta, "kind"));
+      opts_.storage = parse_storage_type(meta_string(r, meta, "storage"));
     } catch (const std::invalid_argument& e) {
       r.fail(std::string("META: ") + e.what());
     }
-    x.opts_.rescore = meta_bool(r, meta, "rescore");
-    x.opts_.nlist = meta_u64(r, meta, "nlist");
-    x.opts_.nprobe = meta_u64(r, meta, "nprobe");
-    if (x.opts_.kind == IndexKind::flat)
-      x.vec_ = std::make_unique<FlatIndex>(x.dim_, x.opts_.storage, x.opts_.rescore);
-  } else {
-    x.vec_ = VectorIndex::read(r, meta);
-    x.dim_ = x.vec_->dim();
-    x.opts_.kind = x.vec_->kind();
-    x.opts_.storage = x.vec_->storage();
-    x.opts_.rescore = x.vec_->rescore_enabled();
-    if (auto* ivf = dynamic_cast<IvfIndex*>(x.vec_.get())) {
-      x.opts_.nlist = ivf->nlist();
-      x.opts_.nprobe = ivf->nprobe();
-    }
+    opts_.rescore = meta_bool(r, meta, "rescore");
+    opts_.nlist = meta_u64(r, meta, "nlist");
+    opts_.nprobe = meta_u64(r, meta, "nprobe");
+    if (opts_.kind == IndexKind::flat) vec_ = std::make_unique<FlatIndex>(dim_, opts_.storage, opts_.rescore);
+    return;
   }
-  // Documents.
-  {
-    ByteCursor c(r, SectionType::docs, r.get(SectionType::docs));
-    const uint64_t n = c.u64("count");
-    if (n != ndocs) c.fail("count: " + std::to_string(n) + ", but META.docs is " + std::to_string(ndocs));
-    if (n > c.remaining() / 24) c.fail("count: " + std::to_string(n) + " entries cannot fit in the section");
-    struct E { int64_t id; uint64_t tl, ml; };
-    std::vector<E> es(n);
-    uint64_t total = 0;
-    for (uint64_t i = 0; i < n; ++i) {
-      es[i].id = c.i64("entry id");
-      es[i].tl = c.u64("entry text_len");
-      es[i].ml = c.u64("entry meta_len");
-      total = checked_add(checked_add(total, es[i].tl, "DOCS text_len"), es[i].ml, "DOCS meta_len");
-    }
-    if (total != c.remaining())
-      c.fail("text and meta lengths add up to " + std::to_string(total) + " bytes but " +
-             std::to_string(c.remaining()) + " remain");
-    x.docs_.reserve(n);
-    for (const E& e : es) {
-      Document d;
-      d.text.assign((const char*)c.bytes(e.tl, "text"), e.tl);
-      d.meta.assign((const char*)c.bytes(e.ml, "meta"), e.ml);
-      if (!d.meta.empty()) {
-        auto j = nlohmann::json::parse(d.meta, nullptr, false);
-        if (j.is_discarded() || !j.is_object()) c.fail("meta of doc " + std::to_string(e.id) + ": not a JSON object");
-      }
-      if (!x.vec_ || !x.vec_->contains(e.id))
-        c.fail("doc " + std::to_string(e.id) + ": has no vector (section VEC_IDS)");
-      if (!x.docs_.emplace(e.id, std::move(d)).second) c.fail("doc " + std::to_string(e.id) + ": listed twice");
-    }
-    c.expect_end();
+  vec_ = VectorIndex::read(r, meta);
+  dim_ = vec_->dim();
+  opts_.kind = vec_->kind();
+  opts_.storage = vec_->storage();
+  opts_.rescore = vec_->rescore_enabled();
+  if (auto* ivf = dynamic_cast<IvfIndex*>(vec_.get())) {
+    opts_.nlist = ivf->nlist();
+    opts_.nprobe = ivf->nprobe();
   }
-  // BM25.
+}
+
+// Section DOCS: ndocs entries (id, text_len, meta_len), then the texts and metas; each id has a vector.
+void Index::load_documents(const IndexFileReader& r, size_t ndocs) {
+  ByteCursor c(r, SectionType::docs, r.get(SectionType::docs));
+  const uint64_t n = c.u64("count");
+  if (n != ndocs) c.fail("count: " + std::to_string(n) + ", but META.docs is " + std::to_string(ndocs));
+  if (n > c.remaining() / 24) c.fail("count: " + std::to_string(n) + " entries cannot fit in the section");
+  struct E { int64_t id; uint64_t tl, ml; };
+  std::vector<E> es(n);
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    es[i].id = c.i64("entry id");
+    es[i].tl = c.u64("entry text_len");
+    es[i].ml = c.u64("entry meta_len");
+    total = checked_add(checked_add(total, es[i].tl, "DOCS text_len"), es[i].ml, "DOCS meta_len");
+  }
+  if (total != c.remaining())
+    c.fail("text and meta lengths add up to " + std::to_string(total) + " bytes but " +
+           std::to_string(c.remaining()) + " remain");
+  docs_.reserve(n);
+  for (const E& e : es) {
+    Document d;
+    d.text.assign((const char*)c.bytes(e.tl, "text"), e.tl);
+    d.meta.assign((const char*)c.bytes(e.ml, "meta"), e.ml);
+    if (!d.meta.empty()) {
+      auto j = nlohmann::json::parse(d.meta, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) c.fail("meta of doc " + std::to_string(e.id) + ": not a JSON object");
+    }
+    if (!vec_ || !vec_->contains(e.id)) c.fail("doc " + std::to_string(e.id) + ": has no vector (section VEC_IDS)");
+    if (!docs_.emplace(e.id, std::move(d)).second) c.fail("doc " + std::to_string(e.id) + ": listed twice");
+  }
+  c.expect_end();
+}
+
+// Section BM25, present exactly when META.bm25 says so, over exactly the documents.
+void Index::load_bm25(const IndexFileReader& r, const nlohmann::json& meta) {
   const bool has_bm25 = meta_bool(r, meta, "bm25");
   if (has_bm25 != r.has(SectionType::bm25))
     r.fail(std::string("META.bm25: says ") + (has_bm25 ? "true" : "false") + " but section BM25 is " +
            (r.has(SectionType::bm25) ? "present" : "missing"));
-  if (has_bm25) {
-    x.bm25_.emplace(Bm25Index::read_from(r));
-    x.opts_.bm25 = true;
-    x.opts_.bm25_params = x.bm25_->params();
-    if (x.bm25_->size() != x.docs_.size())
-      r.fail("section BM25: indexes " + std::to_string(x.bm25_->size()) + " documents, DOCS has " +
-             std::to_string(x.docs_.size()));
-    for (auto& [id, d] : x.docs_)
-      if (!x.bm25_->contains(id)) r.fail("section BM25: doc " + std::to_string(id) + " is missing");
-  }
-  return x;
+  if (!has_bm25) return;
+  bm25_.emplace(Bm25Index::read_from(r));
+  opts_.bm25 = true;
+  opts_.bm25_params = bm25_->params();
+  if (bm25_->size() != docs_.size())
+    r.fail("section BM25: indexes " + std::to_string(bm25_->size()) + " documents, DOCS has " +
+           std::to_string(docs_.size()));
+  for (auto& [id, d] : docs_)
+    if (!bm25_->contains(id)) r.fail("section BM25: doc " + std::to_string(id) + " is missing");
 }
 
 }  // namespace bertrank::retrieval

@@ -109,12 +109,18 @@ class Index {
                      float* out_scores, int64_t* out_ids, const SearchParams& params = {},
                      const HybridParams& hp = {}) const;
 
-  // Counts, types, sizes, model: what `bertrank index info` prints.
+  // Counts, types, sizes, model (the C API's bertrank_index_get_info reports the same; the
+  // tests compare a saved and a loaded index by this).
   nlohmann::json info() const;
 
  private:
   Index() = default;
   static Index load_from(const IndexFileReader& r);
+  // The steps of load_from, in order; each validates its part against the file and the ones before.
+  void load_model_record(const IndexFileReader& r, const nlohmann::json& meta);
+  void load_vectors(const IndexFileReader& r, const nlohmann::json& meta, size_t count);
+  void load_documents(const IndexFileReader& r, size_t ndocs);
+  void load_bm25(const IndexFileReader& r, const nlohmann::json& meta);
   size_t dim_ = 0;
   IndexOptions opts_;
   std::string fingerprint_, model_path_;

@@ -22,103 +22,123 @@ void normalize(float* v, size_t d) {
   const float inv = s > 0 ? (float)(1.0 / std::sqrt(s)) : 0.f;
   for (size_t i = 0; i < d; ++i) v[i] *= inv;
 }
+
+// k-means++ seeding (squared L2 distance) on a random subsample of at most 32 * k points:
+// writes k rows of dim floats to c (not normalised).
+void kmeans_plus_plus_seed(size_t n, const float* x, size_t dim, size_t k, std::mt19937_64& rng, float* c) {
+  const auto& sc = scan::active();
+  const size_t m = std::min(n, std::max(k, k * 32));
+  std::vector<size_t> idx(n);
+  std::iota(idx.begin(), idx.end(), 0);
+  for (size_t i = 0; i < m; ++i) std::swap(idx[i], idx[i + rng() % (n - i)]);
+  idx.resize(m);
+  std::vector<float> sub(m * dim), norms(m), dist(m, INFINITY), dots(m);
+  for (size_t i = 0; i < m; ++i) {
+    std::memcpy(&sub[i * dim], x + idx[i] * dim, dim * 4);
+    double s = 0;
+    for (size_t d = 0; d < dim; ++d) s += (double)sub[i * dim + d] * sub[i * dim + d];
+    norms[i] = (float)s;
+  }
+  size_t pick = rng() % m;
+  for (size_t j = 0; j < k; ++j) {
+    const float* cj = &sub[pick * dim];
+    std::memcpy(&c[j * dim], cj, dim * 4);
+    const float cn = norms[pick];
+    double total = 0;
+    const size_t chunk = 4096, nchunks = (m + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) reduction(+ : total) if ((double)m * dim > 4e6)
+    for (size_t ch = 0; ch < nchunks; ++ch) {
+      const size_t i0 = ch * chunk, i1 = std::min(m, i0 + chunk);
+      sc.ip_block(1, cj, dim, i1 - i0, &sub[i0 * dim], dim, dim, &dots[i0], m);
+      for (size_t i = i0; i < i1; ++i) {
+        const float d2 = std::max(0.f, norms[i] + cn - 2 * dots[i]);
+        dist[i] = std::min(dist[i], d2);
+        total += dist[i];
+      }
+    }
+    if (j + 1 == k) break;
+    if (total <= 0) {
+      pick = rng() % m;
+      continue;
+    }
+    double r = std::uniform_real_distribution<double>(0, total)(rng), acc = 0;
+    pick = m - 1;
+    for (size_t i = 0; i < m; ++i) {
+      acc += dist[i];
+      if (acc >= r && dist[i] > 0) {
+        pick = i;
+        break;
+      }
+    }
+  }
+}
+
+// assign[i] = the centroid (of k rows of c) with the largest inner product with point i.
+void assign_to_centroids(size_t n, const float* x, size_t dim, size_t k, const float* c, int64_t* assign) {
+  std::vector<int64_t> cid(k);
+  std::iota(cid.begin(), cid.end(), 0);
+  FlatIndex q(dim);
+  q.add(k, c, cid.data());
+  std::vector<float> s(n);
+  q.search(n, x, 1, s.data(), assign);
+}
+
+// Each centroid with members becomes their normalised mean; counts[j] = members of centroid j.
+// Centroids without members are left as they are.
+void update_centroids(size_t n, const float* x, size_t dim, size_t k, const int64_t* assign, float* c,
+                      std::vector<size_t>& counts) {
+  std::vector<double> sums(k * dim, 0.0);
+  counts.assign(k, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t a = (size_t)assign[i];
+    ++counts[a];
+    const float* v = x + i * dim;
+    double* sj = &sums[a * dim];
+    for (size_t d = 0; d < dim; ++d) sj[d] += v[d];
+  }
+  for (size_t j = 0; j < k; ++j) {
+    if (counts[j] == 0) continue;
+    for (size_t d = 0; d < dim; ++d) c[j * dim + d] = (float)(sums[j * dim + d] / counts[j]);
+    normalize(&c[j * dim], dim);
+  }
+}
+
+// Each empty list is re-seeded with a random member of the (then) largest list, which moves to it.
+void reseed_empty_lists(size_t n, const float* x, size_t dim, size_t k, std::mt19937_64& rng, float* c,
+                        std::vector<size_t>& counts, int64_t* assign) {
+  for (size_t j = 0; j < k; ++j) {
+    if (counts[j] != 0) continue;
+    const size_t big = (size_t)(std::max_element(counts.begin(), counts.end()) - counts.begin());
+    if (counts[big] < 2) break;
+    size_t want = rng() % counts[big], seen = 0, member = 0;
+    for (size_t i = 0; i < n; ++i)
+      if ((size_t)assign[i] == big && seen++ == want) {
+        member = i;
+        break;
+      }
+    std::memcpy(&c[j * dim], x + member * dim, dim * 4);
+    normalize(&c[j * dim], dim);
+    counts[j] = 1;
+    --counts[big];
+    assign[member] = (int64_t)j;
+  }
+}
+
 }  // namespace
 
 std::vector<float> kmeans_spherical(size_t n, const float* x, size_t dim, size_t k, size_t iters,
                                     uint64_t seed) {
   if (k == 0 || n < k) throw std::invalid_argument("k-means: need at least k points");
   std::mt19937_64 rng(seed);
-  const auto& sc = scan::active();
   std::vector<float> c(k * dim);
-  // k-means++ on a subsample, with squared L2 distance.
-  {
-    const size_t m = std::min(n, std::max(k, k * 32));
-    std::vector<size_t> idx(n);
-    std::iota(idx.begin(), idx.end(), 0);
-    for (size_t i = 0; i < m; ++i) std::swap(idx[i], idx[i + rng() % (n - i)]);
-    idx.resize(m);
-    std::vector<float> sub(m * dim), norms(m), dist(m, INFINITY), dots(m);
-    for (size_t i = 0; i < m; ++i) {
-      std::memcpy(&sub[i * dim], x + idx[i] * dim, dim * 4);
-      double s = 0;
-      for (size_t d = 0; d < dim; ++d) s += (double)sub[i * dim + d] * sub[i * dim + d];
-      norms[i] = (float)s;
-    }
-    size_t pick = rng() % m;
-    for (size_t j = 0; j < k; ++j) {
-      const float* cj = &sub[pick * dim];
-      std::memcpy(&c[j * dim], cj, dim * 4);
-      const float cn = norms[pick];
-      double total = 0;
-      const size_t chunk = 4096, nchunks = (m + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) reduction(+ : total) if ((double)m * dim > 4e6)
-      for (size_t c = 0; c < nchunks; ++c) {
-        const size_t i0 = c * chunk, i1 = std::min(m, i0 + chunk);
-        sc.ip_block(1, cj, dim, i1 - i0, &sub[i0 * dim], dim, dim, &dots[i0], m);
-        for (size_t i = i0; i < i1; ++i) {
-          const float d2 = std::max(0.f, norms[i] + cn - 2 * dots[i]);
-          dist[i] = std::min(dist[i], d2);
-          total += dist[i];
-        }
-      }
-      if (j + 1 == k) break;
-      if (total <= 0) {
-        pick = rng() % m;
-        continue;
-      }
-      double r = std::uniform_real_distribution<double>(0, total)(rng), acc = 0;
-      pick = m - 1;
-      for (size_t i = 0; i < m; ++i) {
-        acc += dist[i];
-        if (acc >= r && dist[i] > 0) {
-          pick = i;
-          break;
-        }
-      }
-    }
-  }
+  kmeans_plus_plus_seed(n, x, dim, k, rng, c.data());
   for (size_t j = 0; j < k; ++j) normalize(&c[j * dim], dim);
-  std::vector<int64_t> cid(k);
-  std::iota(cid.begin(), cid.end(), 0);
   std::vector<int64_t> assign(n);
-  std::vector<double> sums(k * dim);
   std::vector<size_t> counts(k);
-  for (size_t it = 0; it < iters; ++it) {
-    FlatIndex q(dim);
-    q.add(k, c.data(), cid.data());
-    std::vector<float> s(n);
-    q.search(n, x, 1, s.data(), assign.data());
-    std::fill(sums.begin(), sums.end(), 0.0);
-    std::fill(counts.begin(), counts.end(), 0);
-    for (size_t i = 0; i < n; ++i) {
-      const size_t a = (size_t)assign[i];
-      ++counts[a];
-      const float* v = x + i * dim;
-      double* sj = &sums[a * dim];
-      for (size_t d = 0; d < dim; ++d) sj[d] += v[d];
-    }
-    for (size_t j = 0; j < k; ++j) {
-      if (counts[j] == 0) continue;
-      for (size_t d = 0; d < dim; ++d) c[j * dim + d] = (float)(sums[j * dim + d] / counts[j]);
-      normalize(&c[j * dim], dim);
-    }
-    // Empty lists: re-seed with a random member of the largest list.
-    for (size_t j = 0; j < k; ++j) {
-      if (counts[j] != 0) continue;
-      const size_t big = (size_t)(std::max_element(counts.begin(), counts.end()) - counts.begin());
-      if (counts[big] < 2) break;
-      size_t want = rng() % counts[big], seen = 0, member = 0;
-      for (size_t i = 0; i < n; ++i)
-        if ((size_t)assign[i] == big && seen++ == want) {
-          member = i;
-          break;
-        }
-      std::memcpy(&c[j * dim], x + member * dim, dim * 4);
-      normalize(&c[j * dim], dim);
-      counts[j] = 1;
-      --counts[big];
-      assign[member] = (int64_t)j;
-    }
+  for (size_t it = 0; it < iters; ++it) {  // Lloyd iterations
+    assign_to_centroids(n, x, dim, k, c.data(), assign.data());
+    update_centroids(n, x, dim, k, assign.data(), c.data(), counts);
+    reseed_empty_lists(n, x, dim, k, rng, c.data(), counts, assign.data());
   }
   return c;
 }

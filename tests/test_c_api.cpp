@@ -17,6 +17,7 @@
 #include "model/cross_encoder.h"
 #include "model/model.h"
 #include "model_test_util.h"
+#include "retrieval/index.h"
 #include "test_paths.h"
 
 namespace {
@@ -389,6 +390,213 @@ TEST(CApi, IndexSearchRerankRoundTrip) {
   EXPECT_EQ(bertrank_index_save(back, "/nonexistent-dir/x.bri"), BERTRANK_ERR_IO);
   bertrank_index_free(plain);
   bertrank_index_free(back);
+  bertrank_index_free(idx);
+}
+
+// bertrank_index_get_info reports what the index holds, as the internal Index::info() does.
+TEST(CApi, IndexInfo) {
+  Loaded m;
+  bertrank_index_params ip = bertrank_index_default_params();
+  ip.bm25 = 1;
+  ip.bm25_k1 = 0.9f;
+  ip.bm25_b = 0.4f;
+  ip.bm25_stopwords = 0;
+  ip.storage = BERTRANK_STORAGE_INT8;
+  bertrank_index* flat = nullptr;
+  ASSERT_EQ(bertrank_index_create(m.embed, &ip, &flat), BERTRANK_OK) << last();
+  const int64_t ids[] = {1, 2, 3, 4, 5};
+  const char* docs[] = {"hello world", "the a", "worlds, worlds.", "a hello", "the world"};
+  ASSERT_EQ(bertrank_index_add_texts(flat, m.embed, ids, docs, nullptr, nullptr, 5, nullptr), BERTRANK_OK) << last();
+  const std::string path = files().dir + "/info.bri";
+  ASSERT_EQ(bertrank_index_save(flat, path.c_str()), BERTRANK_OK) << last();
+
+  bertrank_index_info i;
+  std::memset(&i, 0xff, sizeof i);
+  ASSERT_EQ(bertrank_index_get_info(flat, &i), BERTRANK_OK) << last();
+  EXPECT_EQ(i.documents, 5u);
+  EXPECT_EQ(i.dim, 8);
+  EXPECT_EQ(i.type, BERTRANK_INDEX_FLAT);
+  EXPECT_EQ(i.storage, BERTRANK_STORAGE_INT8);
+  EXPECT_EQ(i.rescore, 1);
+  EXPECT_EQ(i.nlist, 0u);  // flat
+  EXPECT_EQ(i.nprobe, 0u);
+  EXPECT_EQ(i.bm25, 1);
+  EXPECT_EQ(i.bm25_k1, 0.9f);
+  EXPECT_EQ(i.bm25_b, 0.4f);
+  EXPECT_EQ(i.bm25_stopwords, 0);
+  bertrank_model_info mi;
+  ASSERT_EQ(bertrank_model_get_info(m.embed, &mi), BERTRANK_OK);
+  EXPECT_STREQ(i.model_fingerprint, mi.fingerprint);
+  EXPECT_STREQ(i.model_path, bertrank_index_model_path(flat));
+
+  // The loaded file reports the same, and matches the internal summary field by field.
+  bertrank_index* back = nullptr;
+  ASSERT_EQ(bertrank_index_load(path.c_str(), 1, &back), BERTRANK_OK) << last();
+  bertrank_index_info b;
+  ASSERT_EQ(bertrank_index_get_info(back, &b), BERTRANK_OK) << last();
+  const auto j = bertrank::retrieval::Index::load(path).info();
+  EXPECT_EQ(b.documents, j["documents"].get<size_t>());
+  EXPECT_EQ(size_t(b.dim), j["dim"].get<size_t>());
+  EXPECT_EQ(j["type"], "flat");
+  EXPECT_EQ(j["storage"], "int8");
+  EXPECT_EQ(b.rescore != 0, j["rescore"].get<bool>());
+  EXPECT_EQ(b.bm25_vocabulary, j["bm25"]["vocabulary"].get<size_t>());
+  EXPECT_GT(b.bm25_vocabulary, 0u);
+  EXPECT_EQ(b.bm25_k1, i.bm25_k1);
+  EXPECT_EQ(b.bm25_b, i.bm25_b);
+  EXPECT_EQ(std::string(b.model_fingerprint), j["model"]["fingerprint"].get<std::string>());
+  EXPECT_EQ(std::string(b.model_path), j["model"]["path"].get<std::string>());
+
+  // IVF without BM25: lists as created before the first add, as trained after it.
+  ip = bertrank_index_default_params();
+  ip.type = BERTRANK_INDEX_IVF;
+  ip.nlist = 2;
+  ip.nprobe = 1;
+  bertrank_index* ivf = nullptr;
+  ASSERT_EQ(bertrank_index_create(m.embed, &ip, &ivf), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_index_get_info(ivf, &i), BERTRANK_OK) << last();
+  EXPECT_EQ(i.documents, 0u);
+  EXPECT_EQ(i.type, BERTRANK_INDEX_IVF);
+  EXPECT_EQ(i.storage, BERTRANK_STORAGE_F32);
+  EXPECT_EQ(i.rescore, 0);
+  EXPECT_EQ(i.nlist, 2u);
+  EXPECT_EQ(i.nprobe, 1u);
+  EXPECT_EQ(i.bm25, 0);
+  EXPECT_EQ(i.bm25_k1, 0.f);
+  EXPECT_EQ(i.bm25_vocabulary, 0u);
+  ASSERT_EQ(bertrank_index_add_texts(ivf, m.embed, ids, docs, nullptr, nullptr, 5, nullptr), BERTRANK_OK) << last();
+  ASSERT_EQ(bertrank_index_get_info(ivf, &i), BERTRANK_OK) << last();
+  EXPECT_EQ(i.documents, 5u);
+  EXPECT_EQ(i.nlist, 2u);
+  EXPECT_EQ(i.nprobe, 1u);
+
+  EXPECT_EQ(bertrank_index_get_info(ivf, nullptr), BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("out_info"), std::string::npos) << last();
+  EXPECT_EQ(bertrank_index_get_info(nullptr, &i), BERTRANK_ERR_INVALID_HANDLE);
+  EXPECT_EQ(bertrank_index_get_info(reinterpret_cast<const bertrank_index*>(m.embed), &i), BERTRANK_ERR_INVALID_HANDLE);
+  bertrank_index_free(ivf);
+  bertrank_index_free(back);
+  bertrank_index_free(flat);
+}
+
+// bertrank_search_runs: each run's hits are exactly what bertrank_search returns for it (the
+// shared first stages and pair scores change nothing), and misuse names the run.
+TEST(CApi, SearchRunsEqualSingleSearches) {
+  Loaded m;
+  bertrank_index_params ip = bertrank_index_default_params();
+  ip.bm25 = 1;
+  bertrank_index* idx = nullptr;
+  ASSERT_EQ(bertrank_index_create(m.embed, &ip, &idx), BERTRANK_OK) << last();
+  const char* words[] = {"hello", "world", "the", "a", "worlds", "hello world", "a hello", "the world"};
+  std::vector<std::string> texts;
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 24; ++i) {
+    texts.push_back(std::string(words[i % 8]) + " " + words[(i * 5 + 3) % 8] + " " + words[(i * 3 + 1) % 8]);
+    ids.push_back(100 + i);
+  }
+  std::vector<const char*> tp;
+  for (const auto& t : texts) tp.push_back(t.c_str());
+  ASSERT_EQ(bertrank_index_add_texts(idx, m.embed, ids.data(), tp.data(), nullptr, nullptr, ids.size(), nullptr),
+            BERTRANK_OK)
+      << last();
+
+  const char* queries[] = {"hello world", "the worlds", "a hello"};
+  const size_t nq = 3;
+  std::vector<bertrank_search_params> runs;
+  for (bertrank_search_mode mode : {BERTRANK_SEARCH_BM25, BERTRANK_SEARCH_DENSE, BERTRANK_SEARCH_HYBRID})
+    for (size_t cand : {0, 3, 10, 40}) {
+      bertrank_search_params sp = bertrank_search_default_params();
+      sp.mode = mode;
+      sp.k = 12;
+      sp.candidates = cand;
+      runs.push_back(sp);
+    }
+  runs.push_back(runs[5]);  // dense @3 again, with another k and another activation
+  runs.back().k = 2;
+  runs.back().rerank.activation = BERTRANK_ACTIVATION_SIGMOID;
+  runs.push_back(runs[9]);  // hybrid @3 with k below the candidates
+  runs.back().k = 1;
+  size_t total = 0;
+  for (const auto& r : runs) total += nq * r.k;
+  std::vector<bertrank_hit> all(total);
+  bertrank_timings tm;
+  ASSERT_EQ(bertrank_search_runs(idx, m.embed, m.cross, queries, nullptr, nq, runs.data(), runs.size(), all.data(),
+                                 all.size(), &tm),
+            BERTRANK_OK)
+      << last();
+  size_t at = 0;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    std::vector<bertrank_hit> one(nq * runs[r].k);
+    ASSERT_EQ(bertrank_search(idx, m.embed, m.cross, queries, nullptr, nq, &runs[r], one.data(), one.size(), nullptr),
+              BERTRANK_OK)
+        << last();
+    size_t reranked = 0;
+    for (size_t h = 0; h < one.size(); ++h, ++at) {
+      SCOPED_TRACE("run " + std::to_string(r) + " hit " + std::to_string(h));
+      EXPECT_EQ(all[at].id, one[h].id);
+      EXPECT_EQ(all[at].score, one[h].score);
+      EXPECT_EQ(all[at].first_stage_score, one[h].first_stage_score);
+      EXPECT_EQ(all[at].reranked, one[h].reranked);
+      reranked += size_t(one[h].reranked);
+    }
+    if (runs[r].candidates > 0) {
+      EXPECT_GT(reranked, 0u) << "run " << r;
+    }
+  }
+  EXPECT_EQ(at, total);
+  EXPECT_GE(tm.rerank_seconds, 0.0);
+
+  // No runs: nothing to do. Misuse names the run.
+  EXPECT_EQ(bertrank_search_runs(idx, m.embed, m.cross, queries, nullptr, nq, runs.data(), 0, nullptr, 0, nullptr),
+            BERTRANK_OK)
+      << last();
+  EXPECT_EQ(bertrank_search_runs(idx, m.embed, m.cross, queries, nullptr, nq, nullptr, 2, all.data(), all.size(), nullptr),
+            BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(bertrank_search_runs(idx, m.embed, m.cross, queries, nullptr, nq, runs.data(), runs.size(), all.data(),
+                                 total - 1, nullptr),
+            BERTRANK_ERR_BUFFER_TOO_SMALL);
+  runs[2].k = 0;
+  EXPECT_EQ(bertrank_search_runs(idx, m.embed, m.cross, queries, nullptr, nq, runs.data(), runs.size(), all.data(),
+                                 all.size(), nullptr),
+            BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("runs[2]: k must be > 0"), std::string::npos) << last();
+  runs[2].k = 12;
+  runs[3].rerank.max_length = -1;
+  EXPECT_EQ(bertrank_search_runs(idx, m.embed, m.cross, queries, nullptr, nq, runs.data(), runs.size(), all.data(),
+                                 all.size(), nullptr),
+            BERTRANK_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(last().find("runs[3]: "), std::string::npos) << last();
+  runs[3].rerank.max_length = 0;
+  EXPECT_EQ(bertrank_search_runs(idx, m.embed, nullptr, queries, nullptr, nq, runs.data(), runs.size(), all.data(),
+                                 all.size(), nullptr),
+            BERTRANK_ERR_INVALID_HANDLE);
+  EXPECT_NE(last().find("reranker is NULL"), std::string::npos) << last();
+
+  // The C++ wrapper: [run][query], each as search() returns it.
+  bertrank::Model enc(files().embed), ce(files().cross);
+  bertrank::Index x;
+  {
+    bertrank::Index made(enc, ip);
+    std::vector<std::string> t(texts.begin(), texts.end());
+    made.add(enc, ids, t);
+    x = std::move(made);
+  }
+  const std::vector<std::string> qv(queries, queries + nq);
+  const auto res = x.search_runs(qv, &enc, &ce, runs);
+  ASSERT_EQ(res.size(), runs.size());
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const auto want = x.search(qv, &enc, &ce, runs[r]);
+    ASSERT_EQ(res[r].size(), nq);
+    for (size_t q = 0; q < nq; ++q) {
+      ASSERT_EQ(res[r][q].size(), want[q].size()) << "run " << r;
+      for (size_t h = 0; h < want[q].size(); ++h) {
+        EXPECT_EQ(res[r][q][h].id, want[q][h].id);
+        EXPECT_EQ(res[r][q][h].score, want[q][h].score);
+        EXPECT_EQ(res[r][q][h].reranked, want[q][h].reranked);
+      }
+    }
+  }
+  EXPECT_EQ(x.info().documents, 24u);
   bertrank_index_free(idx);
 }
 

@@ -1,8 +1,10 @@
-// `bertrank index build|add|remove|info`: build and maintain a retrieval index (retrieval/index.h)
-// from documents in jsonl or SMART form (retrieval/docs_io.h), embedded with a bi-encoder.
+// `bertrank index build|add|remove|info`: build and maintain a retrieval index (through the C
+// API: bertrank_index_*) from documents in jsonl or SMART form (retrieval/docs_io.h), embedded
+// with a bi-encoder.
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,9 +15,10 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/file_lock.h"
 #include "retrieval/docs_io.h"
-#include "retrieval/index.h"
 #include "tools/cli_util.h"
 #include "tools/commands.h"
 
@@ -135,10 +138,32 @@ void add_no_wait_flag(CLI::App* cmd, bool& no_wait) {
                 "Fail at once if another writer holds the index's lock (default: wait for it)");
 }
 
+const char* index_type_name(bertrank_index_type t) { return t == BERTRANK_INDEX_IVF ? "ivf" : "flat"; }
+const char* storage_name(bertrank_storage s) {
+  return s == BERTRANK_STORAGE_INT8 ? "int8" : s == BERTRANK_STORAGE_F16 ? "f16" : "f32";
+}
+
+// What an index file holds: counts, types, sizes, BM25 parameters, the model.
 nlohmann::json index_info(const std::string& path) {
-  retrieval::LoadOptions lo;
-  lo.mmap = true;
-  return retrieval::Index::load(path, lo).info();
+  const Index idx = Index::load(path, /*mmap=*/true);
+  const bertrank_index_info i = idx.info();  // its pointers live as long as idx
+  nlohmann::json j;
+  j["documents"] = i.documents;
+  j["dim"] = i.dim;
+  j["type"] = index_type_name(i.type);
+  j["storage"] = storage_name(i.storage);
+  j["rescore"] = i.rescore != 0;
+  if (i.type == BERTRANK_INDEX_IVF) {
+    j["nlist"] = i.nlist;
+    j["nprobe"] = i.nprobe;
+  }
+  j["model"] = {{"fingerprint", i.model_fingerprint}, {"path", i.model_path}};
+  if (i.bm25)
+    j["bm25"] = {{"k1", std::round(i.bm25_k1 * 1e6) / 1e6}, {"b", std::round(i.bm25_b * 1e6) / 1e6},
+                 {"stopwords", i.bm25_stopwords != 0}, {"vocabulary", i.bm25_vocabulary}};
+  else
+    j["bm25"] = nullptr;
+  return j;
 }
 
 std::vector<int64_t> parse_id_list(const std::string& s) {
@@ -166,20 +191,51 @@ std::vector<retrieval::DocInput> read_documents_warn(const std::string& path, co
   return docs;
 }
 
-}  // namespace
+// ---- index build ----
+struct BuildArgs {
+  std::string model, docs, out, type = "flat", dtype = "f32", precision = "fp32", encoding = "utf-8";
+  size_t nlist = 0, nprobe = 0;
+  bool bm25 = false, no_rescore = false, no_stopwords = false, no_wait = false;
+  float k1 = 1.2f, b = 0.75f;
+  int threads = 0;
+};
 
-void add_index_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("index", "Build and maintain a retrieval index");
-  cmd->require_subcommand(1);
+bertrank_index_params index_params(const BuildArgs& a) {
+  bertrank_index_params ip = bertrank_index_default_params();
+  ip.type = a.type == "ivf" ? BERTRANK_INDEX_IVF : BERTRANK_INDEX_FLAT;
+  ip.storage = a.dtype == "int8" ? BERTRANK_STORAGE_INT8 : a.dtype == "f16" ? BERTRANK_STORAGE_F16 : BERTRANK_STORAGE_F32;
+  ip.rescore = a.no_rescore ? 0 : 1;
+  ip.nlist = a.nlist;
+  ip.nprobe = a.nprobe;
+  ip.bm25 = a.bm25 ? 1 : 0;
+  ip.bm25_k1 = a.k1;
+  ip.bm25_b = a.b;
+  ip.bm25_stopwords = a.no_stopwords ? 0 : 1;
+  return ip;
+}
 
-  // ---- build ----
-  struct BuildArgs {
-    std::string model, docs, out, type = "flat", dtype = "f32", precision = "fp32", encoding = "utf-8";
-    size_t nlist = 0, nprobe = 0;
-    bool bm25 = false, no_rescore = false, no_stopwords = false, no_wait = false;
-    float k1 = 1.2f, b = 0.75f;
-    int threads = 0;
-  };
+// Embeds the documents into a new index, saves it and prints what the saved file holds.
+void run_index_build(const BuildArgs& a) {
+  auto docs = read_documents_warn(a.docs, a.encoding, "index build");
+  const Model m = load_model(a.model, a.precision);
+  Index idx(m, index_params(a));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto b = embed_documents(m, std::move(docs), a.threads, "index build");
+  const auto t1 = std::chrono::steady_clock::now();
+  add_batch(idx.get(), b);
+  const auto t2 = std::chrono::steady_clock::now();
+  {
+    const FileLock lock = lock_index(a.out, a.no_wait, "index build");  // not under a running add
+    idx.save(a.out);
+  }
+  auto info = index_info(a.out);
+  info["embed_seconds"] = std::chrono::duration<double>(t1 - t0).count();
+  info["index_seconds"] = std::chrono::duration<double>(t2 - t1).count();
+  info["file"] = a.out;
+  std::cout << info.dump() << "\n";
+}
+
+void add_index_build_command(CLI::App* cmd) {
   auto ba = std::make_shared<BuildArgs>();
   auto* build = cmd->add_subcommand("build", "Embed documents and write a new index");
   build->add_option("-m,--model", ba->model, "Bi-encoder model (.brm)")->required();
@@ -198,43 +254,34 @@ void add_index_command(CLI::App& app) {
   add_threads_option(build, ba->threads);
   add_no_wait_flag(build, ba->no_wait);
   add_precision_option(build, ba->precision);
-  build->callback([ba] {
-    auto docs = read_documents_warn(ba->docs, ba->encoding, "index build");
-    const Model m = load_model(ba->model, ba->precision);
-    bertrank_index_params ip = bertrank_index_default_params();
-    ip.type = ba->type == "ivf" ? BERTRANK_INDEX_IVF : BERTRANK_INDEX_FLAT;
-    ip.storage = ba->dtype == "int8" ? BERTRANK_STORAGE_INT8 : ba->dtype == "f16" ? BERTRANK_STORAGE_F16
-                                                                                   : BERTRANK_STORAGE_F32;
-    ip.rescore = ba->no_rescore ? 0 : 1;
-    ip.nlist = ba->nlist;
-    ip.nprobe = ba->nprobe;
-    ip.bm25 = ba->bm25 ? 1 : 0;
-    ip.bm25_k1 = ba->k1;
-    ip.bm25_b = ba->b;
-    ip.bm25_stopwords = ba->no_stopwords ? 0 : 1;
-    Index idx(m, ip);
-    const auto t0 = std::chrono::steady_clock::now();
-    auto b = embed_documents(m, std::move(docs), ba->threads, "index build");
-    const auto t1 = std::chrono::steady_clock::now();
-    add_batch(idx.get(), b);
-    const auto t2 = std::chrono::steady_clock::now();
-    {
-      const FileLock lock = lock_index(ba->out, ba->no_wait, "index build");  // not under a running add
-      idx.save(ba->out);
-    }
-    auto info = index_info(ba->out);
-    info["embed_seconds"] = std::chrono::duration<double>(t1 - t0).count();
-    info["index_seconds"] = std::chrono::duration<double>(t2 - t1).count();
-    info["file"] = ba->out;
-    std::cout << info.dump() << "\n";
-  });
+  build->callback([ba] { run_index_build(*ba); });
+}
 
-  // ---- add ----
-  struct AddArgs {
-    std::string index, docs, model, precision = "fp32", encoding = "utf-8";
-    int threads = 0;
-    bool no_wait = false;
-  };
+// ---- index add ----
+struct AddArgs {
+  std::string index, docs, model, precision = "fp32", encoding = "utf-8";
+  int threads = 0;
+  bool no_wait = false;
+};
+
+// Embeds new documents into an existing index under its lock and saves it.
+void run_index_add(const AddArgs& a) {
+  const FileLock lock = lock_index(a.index, a.no_wait, "index add");  // held until saved
+  Index idx = Index::load(a.index);
+  auto docs = read_documents_warn(a.docs, a.encoding, "index add");
+  for (const auto& d : docs)
+    if (bertrank_index_document(idx.get(), d.id, nullptr, nullptr, nullptr) == BERTRANK_OK)
+      throw std::runtime_error("document id " + std::to_string(d.id) + " is already in the index");
+  const Model m = load_index_model(idx.get(), a.model, a.precision);
+  check(bertrank_index_check_model(idx.get(), m.get()));
+  if (!a.model.empty()) check(bertrank_index_set_model_path(idx.get(), a.model.c_str()));
+  auto b = embed_documents(m, std::move(docs), a.threads, "index add");
+  add_batch(idx.get(), b);
+  idx.save(a.index);
+  std::cout << nlohmann::json{{"added", b.ids.size()}, {"documents", idx.size()}}.dump() << "\n";
+}
+
+void add_index_add_command(CLI::App* cmd) {
   auto aa = std::make_shared<AddArgs>();
   auto* add = cmd->add_subcommand("add", "Embed more documents into an existing index (saved atomically)");
   add->add_option("-i,--index", aa->index, "Index file")->required();
@@ -244,27 +291,43 @@ void add_index_command(CLI::App& app) {
   add_threads_option(add, aa->threads);
   add_no_wait_flag(add, aa->no_wait);
   add_precision_option(add, aa->precision);
-  add->callback([aa] {
-    const FileLock lock = lock_index(aa->index, aa->no_wait, "index add");  // held until saved
-    Index idx = Index::load(aa->index);
-    auto docs = read_documents_warn(aa->docs, aa->encoding, "index add");
-    for (const auto& d : docs)
-      if (bertrank_index_document(idx.get(), d.id, nullptr, nullptr, nullptr) == BERTRANK_OK)
-        throw std::runtime_error("document id " + std::to_string(d.id) + " is already in the index");
-    const Model m = load_index_model(idx.get(), aa->model, aa->precision);
-    check(bertrank_index_check_model(idx.get(), m.get()));
-    if (!aa->model.empty()) check(bertrank_index_set_model_path(idx.get(), aa->model.c_str()));
-    auto b = embed_documents(m, std::move(docs), aa->threads, "index add");
-    add_batch(idx.get(), b);
-    idx.save(aa->index);
-    std::cout << nlohmann::json{{"added", b.ids.size()}, {"documents", idx.size()}}.dump() << "\n";
-  });
+  add->callback([aa] { run_index_add(*aa); });
+}
 
-  // ---- remove ----
-  struct RemoveArgs {
-    std::string index, ids, ids_file;
-    bool no_wait = false;
-  };
+// ---- index remove ----
+struct RemoveArgs {
+  std::string index, ids, ids_file;
+  bool no_wait = false;
+};
+
+// --ids or the lines of --ids-file.
+std::vector<int64_t> ids_to_remove(const RemoveArgs& a) {
+  std::vector<int64_t> ids;
+  if (!a.ids_file.empty()) {
+    std::ifstream in(a.ids_file);
+    if (!in) throw std::runtime_error("cannot open '" + a.ids_file + "'");
+    std::string all, line;
+    while (std::getline(in, line)) all += line + ",";
+    ids = parse_id_list(all);
+  } else {
+    ids = parse_id_list(a.ids);
+  }
+  if (ids.empty()) throw std::runtime_error("no ids given (--ids 1,2,3 or --ids-file FILE)");
+  return ids;
+}
+
+void run_index_remove(const RemoveArgs& a) {
+  const std::vector<int64_t> ids = ids_to_remove(a);
+  const FileLock lock = lock_index(a.index, a.no_wait, "index remove");  // held until saved
+  Index idx = Index::load(a.index);
+  size_t removed = 0;
+  check(bertrank_index_remove(idx.get(), ids.data(), ids.size(), &removed));
+  idx.save(a.index);
+  std::cout << nlohmann::json{{"removed", removed}, {"not_found", ids.size() - removed}, {"documents", idx.size()}}.dump()
+            << "\n";
+}
+
+void add_index_remove_command(CLI::App* cmd) {
   auto ra = std::make_shared<RemoveArgs>();
   auto* rem = cmd->add_subcommand("remove", "Remove documents by id (saved atomically)");
   rem->add_option("-i,--index", ra->index, "Index file")->required();
@@ -272,28 +335,11 @@ void add_index_command(CLI::App& app) {
   auto* file_opt = rem->add_option("--ids-file", ra->ids_file, "File with one id per line");
   ids_opt->excludes(file_opt);
   add_no_wait_flag(rem, ra->no_wait);
-  rem->callback([ra] {
-    std::vector<int64_t> ids;
-    if (!ra->ids_file.empty()) {
-      std::ifstream in(ra->ids_file);
-      if (!in) throw std::runtime_error("cannot open '" + ra->ids_file + "'");
-      std::string all, line;
-      while (std::getline(in, line)) all += line + ",";
-      ids = parse_id_list(all);
-    } else {
-      ids = parse_id_list(ra->ids);
-    }
-    if (ids.empty()) throw std::runtime_error("no ids given (--ids 1,2,3 or --ids-file FILE)");
-    const FileLock lock = lock_index(ra->index, ra->no_wait, "index remove");  // held until saved
-    Index idx = Index::load(ra->index);
-    size_t removed = 0;
-    check(bertrank_index_remove(idx.get(), ids.data(), ids.size(), &removed));
-    idx.save(ra->index);
-    std::cout << nlohmann::json{{"removed", removed}, {"not_found", ids.size() - removed}, {"documents", idx.size()}}.dump()
-              << "\n";
-  });
+  rem->callback([ra] { run_index_remove(*ra); });
+}
 
-  // ---- info ----
+// ---- index info ----
+void add_index_info_command(CLI::App* cmd) {
   auto info_path = std::make_shared<std::string>();
   auto* inf = cmd->add_subcommand("info", "Print what an index holds (JSON)");
   inf->add_option("-i,--index,index", *info_path, "Index file")->required();
@@ -303,6 +349,17 @@ void add_index_command(CLI::App& app) {
     j["file_bytes"] = std::filesystem::file_size(*info_path);
     std::cout << j.dump(2) << "\n";
   });
+}
+
+}  // namespace
+
+void add_index_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("index", "Build and maintain a retrieval index");
+  cmd->require_subcommand(1);
+  add_index_build_command(cmd);
+  add_index_add_command(cmd);
+  add_index_remove_command(cmd);
+  add_index_info_command(cmd);
 }
 
 }  // namespace bertrank::cli

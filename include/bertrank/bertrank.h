@@ -46,8 +46,8 @@
  *   - A loaded bertrank_model is immutable: any number of threads may call embed, score and
  *     tokenize on the same model at the same time. Scratch memory is per call; the weights are
  *     memory-mapped once and shared.
- *   - A bertrank_index may be searched (search, pipeline, document, size) from many threads at
- *     once; add, remove and save need the caller to hold it exclusively.
+ *   - A bertrank_index may be searched (search, pipeline, document, size, info) from many
+ *     threads at once; add, remove and save need the caller to hold it exclusively.
  *   - num_threads in the params structs is the number of threads one call may use (0: the
  *     process default, OMP_NUM_THREADS or the number of CPUs), capped at the number of online
  *     CPUs (more only oversubscribes); negative is BERTRANK_ERR_INVALID_ARGUMENT. Worker threads
@@ -67,9 +67,9 @@ extern "C" {
 #endif
 
 #define BERTRANK_VERSION_MAJOR 0
-#define BERTRANK_VERSION_MINOR 3
+#define BERTRANK_VERSION_MINOR 4
 #define BERTRANK_VERSION_PATCH 0
-#define BERTRANK_VERSION_STRING "0.3.0"
+#define BERTRANK_VERSION_STRING "0.4.0"
 
 /* A text length meaning "up to the terminating NUL". */
 #define BERTRANK_NUL_TERMINATED ((size_t)-1)
@@ -106,7 +106,7 @@ BERTRANK_API const char* bertrank_status_string(bertrank_status status);
 
 /* ---- Library ---------------------------------------------------------------------------- */
 
-/* "0.2.0": the version of the library linked (compare with BERTRANK_VERSION_STRING). */
+/* "0.4.0": the version of the library linked (compare with BERTRANK_VERSION_STRING). */
 BERTRANK_API const char* bertrank_version(void);
 BERTRANK_API int bertrank_version_number(void); /* major * 10000 + minor * 100 + patch */
 /* The kernel instruction set in use: "ref", "avx2" or "avx512" (BERTRANK_ISA forces one). */
@@ -298,6 +298,27 @@ BERTRANK_API bertrank_status bertrank_index_set_model_path(bertrank_index* index
 BERTRANK_API bertrank_status bertrank_index_document(const bertrank_index* index, int64_t id, const char** out_text,
                                                      size_t* out_text_len, const char** out_meta);
 
+/* What an index holds: what `bertrank index info` prints. */
+typedef struct bertrank_index_info {
+  size_t documents; /* each with its vector */
+  int dim;
+  bertrank_index_type type;
+  bertrank_storage storage;
+  int rescore;   /* 1: int8 storage keeping exact copies to re-score the top candidates */
+  size_t nlist;  /* IVF: number of lists (before the first add: as created, 0 = not chosen yet);
+                    flat: 0 */
+  size_t nprobe; /* IVF: lists searched by default (before the first add: as created); flat: 0 */
+  int bm25;      /* 1 if the index has a BM25 part; else 0, and so are the bm25_* fields */
+  float bm25_k1, bm25_b;
+  int bm25_stopwords;     /* 1: English stop words removed */
+  size_t bm25_vocabulary; /* distinct terms */
+  const char* model_fingerprint; /* "sha256:..." of the model the index was built with */
+  const char* model_path;        /* as bertrank_index_model_path */
+} bertrank_index_info;
+
+/* Fills *out_info. Its pointers are valid until the index is changed or freed. */
+BERTRANK_API bertrank_status bertrank_index_get_info(const bertrank_index* index, bertrank_index_info* out_info);
+
 /* ---- Search and the retrieve-then-rerank pipeline --------------------------------------- */
 
 typedef enum bertrank_search_mode {
@@ -340,6 +361,22 @@ BERTRANK_API bertrank_status bertrank_search(const bertrank_index* index, const 
                                              const size_t* query_lengths, size_t nq,
                                              const bertrank_search_params* params, bertrank_hit* out,
                                              size_t out_len, bertrank_timings* timings);
+
+/* n_runs searches of the same nq queries in one call (an evaluation: every mode, every rerank
+ * depth). Run r is exactly what bertrank_search(..., &runs[r], ...) returns, written at
+ * out + nq * (runs[0].k + ... + runs[r-1].k); out_len must hold nq * (runs[0].k + ... +
+ * runs[n_runs-1].k) hits. What runs have in common is done once: the queries are embedded once,
+ * runs with the same first stage (mode, nprobe, rescore_factor and depth max(k, candidates))
+ * share one search, and the cross-encoder scores each distinct (query, document) pair once
+ * for all runs with the same rerank params (a pair's score does not depend on the other
+ * candidates, so rerank@N is the stable sort of the first N first-stage hits by score for
+ * every N). The call runs with runs[0].num_threads threads. timings (may be NULL) sum the work
+ * done. Errors name the run ("runs[2]: ..."). */
+BERTRANK_API bertrank_status bertrank_search_runs(const bertrank_index* index, const bertrank_model* encoder,
+                                                  const bertrank_model* reranker, const char* const* queries,
+                                                  const size_t* query_lengths, size_t nq,
+                                                  const bertrank_search_params* runs, size_t n_runs,
+                                                  bertrank_hit* out, size_t out_len, bertrank_timings* timings);
 
 #ifdef __cplusplus
 }

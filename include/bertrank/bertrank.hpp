@@ -198,6 +198,11 @@ class Index : public detail::Handle<bertrank_index, bertrank_index_free> {
   }
   void save(const std::string& path) const { check(bertrank_index_save(h_, path.c_str())); }
   size_t size() const { return bertrank_index_size(h_); }
+  bertrank_index_info info() const {
+    bertrank_index_info i;
+    check(bertrank_index_get_info(h_, &i));
+    return i;
+  }
 
   void add(const Model& encoder, const std::vector<int64_t>& ids, const std::vector<std::string>& texts,
            const bertrank_embed_params& p = bertrank_embed_default_params()) {
@@ -220,16 +225,50 @@ class Index : public detail::Handle<bertrank_index, bertrank_index_free> {
                                        bertrank_timings* timings = nullptr) const {
     std::vector<size_t> len;
     const std::vector<const char*> q = detail::c_strs(queries.data(), queries.size(), &len);
-    // No query has more hits than the index has documents: size the buffer by that, not by k.
-    bertrank_search_params sp = p;
-    if (sp.k > 0 && sp.k > size()) sp.k = size() > 0 ? size() : 1;
+    const bertrank_search_params sp = capped(p);
     std::vector<bertrank_hit> raw(queries.size() * sp.k);
     check(bertrank_search(h_, encoder ? encoder->get() : nullptr, reranker ? reranker->get() : nullptr, q.data(),
                           len.data(), q.size(), &sp, raw.data(), raw.size(), timings));
-    std::vector<std::vector<Hit>> out(queries.size());
-    for (size_t i = 0; i < queries.size(); ++i)
-      for (size_t j = 0; j < sp.k && raw[i * sp.k + j].id >= 0; ++j) {
-        const bertrank_hit& h = raw[i * sp.k + j];
+    return unpack(raw.data(), queries.size(), sp.k);
+  }
+
+  // Several searches of the same queries in one call (bertrank_search_runs: shared work done
+  // once); [run][query], each as search() with runs[r] returns it.
+  std::vector<std::vector<std::vector<Hit>>> search_runs(const std::vector<std::string>& queries, const Model* encoder,
+                                                         const Model* reranker,
+                                                         const std::vector<bertrank_search_params>& runs,
+                                                         bertrank_timings* timings = nullptr) const {
+    std::vector<size_t> len;
+    const std::vector<const char*> q = detail::c_strs(queries.data(), queries.size(), &len);
+    std::vector<bertrank_search_params> sp;
+    size_t total = 0;
+    for (const bertrank_search_params& p : runs) {
+      sp.push_back(capped(p));
+      total += queries.size() * sp.back().k;
+    }
+    std::vector<bertrank_hit> raw(total);
+    check(bertrank_search_runs(h_, encoder ? encoder->get() : nullptr, reranker ? reranker->get() : nullptr, q.data(),
+                               len.data(), q.size(), sp.data(), sp.size(), raw.data(), raw.size(), timings));
+    std::vector<std::vector<std::vector<Hit>>> out;
+    const bertrank_hit* at = raw.data();
+    for (const bertrank_search_params& p : sp) {
+      out.push_back(unpack(at, queries.size(), p.k));
+      at += queries.size() * p.k;
+    }
+    return out;
+  }
+
+ private:
+  // No query has more hits than the index has documents: size the buffer by that, not by k.
+  bertrank_search_params capped(bertrank_search_params p) const {
+    if (p.k > 0 && p.k > size()) p.k = size() > 0 ? size() : 1;
+    return p;
+  }
+  static std::vector<std::vector<Hit>> unpack(const bertrank_hit* raw, size_t nq, size_t k) {
+    std::vector<std::vector<Hit>> out(nq);
+    for (size_t i = 0; i < nq; ++i)
+      for (size_t j = 0; j < k && raw[i * k + j].id >= 0; ++j) {
+        const bertrank_hit& h = raw[i * k + j];
         out[i].push_back({h.id, h.score, h.first_stage_score, h.reranked != 0});
       }
     return out;
