@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "common/checked_size.h"
+#include "common/json_strict.h"
 #include "common/utf8.h"
 
 namespace bertrank::retrieval {
@@ -55,9 +56,10 @@ void Index::add(size_t n, const float* vectors, const int64_t* ids, const std::s
     if (docs_.count(ids[i]) || !seen.insert(ids[i]).second)
       throw std::invalid_argument("id " + std::to_string(ids[i]) + " is already in the index");
     if (metas && !metas[i].empty()) {
-      auto j = nlohmann::json::parse(metas[i], nullptr, false);
-      if (j.is_discarded() || !j.is_object())
-        throw std::invalid_argument("meta of id " + std::to_string(ids[i]) + " is not a JSON object");
+      const StrictJson j = json_parse_strict(metas[i]);
+      if (!j.ok() || !j.value.is_object())
+        throw std::invalid_argument("meta of id " + std::to_string(ids[i]) + " " +
+                                    (j.ok() ? std::string("is not a JSON object") : j.problem()));
     }
   }
   ensure_vectors(n, vectors);
@@ -67,7 +69,7 @@ void Index::add(size_t n, const float* vectors, const int64_t* ids, const std::s
     // What is stored is valid UTF-8 whoever adds it (the readers decode already; this covers
     // the C API): invalid bytes become U+FFFD, as the tokenizer reads them anyway.
     if (texts) d.text = utf8_is_valid(texts[i]) ? texts[i] : utf8_replace_invalid(texts[i]);
-    if (metas && !metas[i].empty()) d.meta = nlohmann::json::parse(metas[i]).dump();
+    if (metas && !metas[i].empty()) d.meta = json_parse_strict(metas[i]).value.dump();
     if (bm25_) bm25_->add(ids[i], d.text);
     docs_.emplace(ids[i], std::move(d));
   }
@@ -207,8 +209,11 @@ namespace {
 // Section META: a JSON object of format "bertrank-index".
 nlohmann::json read_meta(const IndexFileReader& r) {
   const auto ms = r.get(SectionType::meta);
-  auto meta = nlohmann::json::parse(ms.data, ms.data + ms.size, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object()) r.fail("section META: not a JSON object");
+  StrictJson parsed = json_parse_strict((const char*)ms.data, (const char*)ms.data + ms.size);
+  if (!parsed.duplicate_key.empty()) r.fail("section META " + parsed.problem());
+  if (!parsed.ok()) r.fail("section META: not a JSON object: " + parsed.syntax_error);
+  nlohmann::json meta = std::move(parsed.value);
+  if (!meta.is_object()) r.fail("section META: not a JSON object");
   if (meta_string(r, meta, "format") != "bertrank-index") r.fail("META.format: not 'bertrank-index'");
   return meta;
 }
@@ -291,8 +296,9 @@ void Index::load_documents(const IndexFileReader& r, size_t ndocs) {
     d.text.assign((const char*)c.bytes(e.tl, "text"), e.tl);
     d.meta.assign((const char*)c.bytes(e.ml, "meta"), e.ml);
     if (!d.meta.empty()) {
-      auto j = nlohmann::json::parse(d.meta, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) c.fail("meta of doc " + std::to_string(e.id) + ": not a JSON object");
+      const StrictJson j = json_parse_strict(d.meta);
+      if (!j.duplicate_key.empty()) c.fail("meta of doc " + std::to_string(e.id) + " " + j.problem());
+      if (!j.ok() || !j.value.is_object()) c.fail("meta of doc " + std::to_string(e.id) + ": not a JSON object");
     }
     if (!vec_ || !vec_->contains(e.id)) c.fail("doc " + std::to_string(e.id) + ": has no vector (section VEC_IDS)");
     if (!docs_.emplace(e.id, std::move(d)).second) c.fail("doc " + std::to_string(e.id) + ": listed twice");

@@ -293,6 +293,7 @@ TEST(IndexFile, CorruptFilesRefusedAtLoad) {
       {true, {"IVF list size overflows", "IVF_LIST_SIZES", fixed([](auto& b) {
                  auto e = section(b, SectionType::ivf_list_sizes); poke<uint64_t>(b, e.offset, ~0ull - 3); })}},
       {true, {"IVF nprobe > nlist", "META.nprobe", fixed([](auto& b) { edit_meta(b, "\"nprobe\":6", "\"nprobe\":9"); })}},
+      {true, {"META key twice", "has the key 'nlist' twice", fixed([](auto& b) { edit_meta(b, "\"nprobe\":6", "\"nlist\":16"); })}},
       {true, {"IVF centroid not finite", "IVF_CENTROIDS", fixed([](auto& b) {
                  poke<float>(b, section(b, SectionType::ivf_centroids).offset, INFINITY); })}},
       {true, {"IVF codes section short", "section VEC_CODES: size", fixed([](auto& b) {
