@@ -2,39 +2,11 @@
 
 #include <stdexcept>
 
+#include "common/utf8_decode.h"
+
 namespace bertrank {
 
 namespace {
-
-// Length of the sequence at s[i]: > 0 for a valid code point of that many bytes; -m for an
-// ill-formed maximal subpart of m >= 1 bytes (the same table as tokenizer/wordpiece.cpp).
-inline long sequence_at(const unsigned char* s, size_t n, size_t i) {
-  const unsigned char b0 = s[i];
-  if (b0 < 0x80) return 1;
-  int need;
-  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    need = 1;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    need = 2;
-    if (b0 == 0xE0) lo = 0xA0;  // no overlongs
-    if (b0 == 0xED) hi = 0x9F;  // no surrogates
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    need = 3;
-    if (b0 == 0xF0) lo = 0x90;  // no overlongs
-    if (b0 == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
-  } else {
-    return -1;  // 0x80..0xC1, 0xF5..0xFF never start a sequence
-  }
-  size_t j = i + 1;
-  for (int k = 0; k < need; ++k, ++j) {
-    if (j >= n) return -long(j - i);  // truncated at the end: the whole prefix is one subpart
-    const unsigned char b = s[j];
-    const unsigned char l = k == 0 ? lo : 0x80, h = k == 0 ? hi : 0xBF;
-    if (b < l || b > h) return -long(j - i);  // the offending byte starts the next sequence
-  }
-  return long(need + 1);
-}
 
 char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c; }
 
@@ -54,9 +26,9 @@ const char* text_encoding_name(TextEncoding e) { return e == TextEncoding::text_
 bool utf8_is_valid(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   for (size_t i = 0; i < s.size();) {
-    const long len = sequence_at(p, s.size(), i);
-    if (len < 0) return false;
-    i += size_t(len);
+    bool bad = false;
+    decode_utf8(p, s.size(), i, &bad);
+    if (bad) return false;
   }
   return true;
 }
@@ -67,14 +39,14 @@ std::string utf8_replace_invalid(std::string_view s, size_t* replaced) {
   out.reserve(s.size());
   size_t count = 0;
   for (size_t i = 0; i < s.size();) {
-    const long len = sequence_at(p, s.size(), i);
-    if (len > 0) {
-      out.append(s.data() + i, size_t(len));
-      i += size_t(len);
-    } else {
+    const size_t start = i;
+    bool bad = false;
+    decode_utf8(p, s.size(), i, &bad);
+    if (bad) {
       out += "\xEF\xBF\xBD";
       ++count;
-      i += size_t(-len);
+    } else {
+      out.append(s.data() + start, i - start);
     }
   }
   if (replaced) *replaced = count;

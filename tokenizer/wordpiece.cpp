@@ -11,7 +11,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "tokenizer/utf8_decode.h"
+#include "common/utf8_decode.h"
 
 namespace bertrank::tokenizer {
 

@@ -4,7 +4,7 @@
 // Pipeline, per input text (UTF-8) — steps 0-4 are tokenize(), this family's part:
 //   0. Decoding. Invalid UTF-8 is not an error: each maximal ill-formed subsequence becomes one
 //      U+FFFD (the WHATWG / Python `errors="replace"` / Rust `from_utf8_lossy` rule,
-//      tokenizer/utf8_decode.h), which step 2 then drops. Offsets count code points of that
+//      common/utf8_decode.h), which step 2 then drops. Offsets count code points of that
 //      decoded text.
 //   1. Special tokens written literally in the text ("[CLS]", "[SEP]", "[MASK]", ...: the vocab's
 //      added tokens) are split out first and kept as themselves, as `tokenizers` does.

@@ -1,20 +1,21 @@
-// utf8_decode.h — the per-code-point UTF-8 decoder every tokenizer family reads its input with.
+// utf8_decode.h — the one UTF-8 decoder: per code point, inline, for the tokenizers' inner loops
+// and for common/utf8.cpp's whole-string checks (utf8_is_valid, utf8_replace_invalid).
 //
 // Invalid UTF-8 is not an error: each maximal ill-formed subsequence becomes one U+FFFD (Unicode
 // §3.9 "substitution of maximal subparts", the WHATWG rule, Python's errors="replace", Rust's
 // from_utf8_lossy), which is how `tokenizers` sees bytes that Python decoded with "replace".
-// Overlong forms, surrogates and code points above U+10FFFF are ill-formed. common/utf8.cpp
-// applies the same table to whole strings (at ingestion); this one is inline and per code point
-// because it sits in the tokenizers' inner loop.
+// Overlong forms, surrogates and code points above U+10FFFF are ill-formed.
 #pragma once
 
 #include <cstddef>
 #include <string>
 
-namespace bertrank::tokenizer {
+namespace bertrank {
 
-// Returns the code point starting at s[i] and advances i.
-inline char32_t decode_utf8(const unsigned char* s, size_t n, size_t& i) {
+// Returns the code point starting at s[i] (i < n) and advances i past it; for an ill-formed
+// subpart returns U+FFFD, advances past the subpart and sets *ill_formed (when given) to true,
+// which is how a literal U+FFFD in the input is told from a replacement.
+inline char32_t decode_utf8(const unsigned char* s, size_t n, size_t& i, bool* ill_formed = nullptr) {
   const unsigned char b0 = s[i];
   if (b0 < 0x80) {
     ++i;
@@ -38,18 +39,21 @@ inline char32_t decode_utf8(const unsigned char* s, size_t n, size_t& i) {
     if (b0 == 0xF4) hi = 0x8F;
   } else {
     ++i;  // 0x80..0xC1, 0xF5..0xFF: never valid as a first byte
+    if (ill_formed) *ill_formed = true;
     return 0xFFFD;
   }
   size_t j = i + 1;
   for (int k = 0; k < need; ++k, ++j) {
     if (j >= n) {
       i = j;
+      if (ill_formed) *ill_formed = true;
       return 0xFFFD;  // truncated at end of input: the whole prefix is one replacement
     }
     const unsigned char b = s[j];
     const unsigned char l = k == 0 ? lo : 0x80, h = k == 0 ? hi : 0xBF;
     if (b < l || b > h) {
       i = j;  // the offending byte starts the next decode
+      if (ill_formed) *ill_formed = true;
       return 0xFFFD;
     }
     cp = (cp << 6) | (b & 0x3F);
@@ -77,4 +81,4 @@ inline void append_utf8(std::string& out, char32_t c) {
   }
 }
 
-}  // namespace bertrank::tokenizer
+}  // namespace bertrank
