@@ -42,7 +42,7 @@ void add_tokenize_command(CLI::App& app) {
     int max_length = 0;
   };
   auto opts = std::make_shared<Opts>();
-  auto* cmd = app.add_subcommand("tokenize", "Tokenize lines of text (WordPiece), one JSON object per line");
+  auto* cmd = app.add_subcommand("tokenize", "Tokenize lines of text with the model's tokenizer, one JSON object per line");
   cmd->add_option("-m,--model", opts->model,
                   "vocab.txt, a Hugging Face model folder, or a bertrank model file (.brm)")
       ->required();
