@@ -23,9 +23,13 @@
 // the caller's stack. (Was: one global job taken with try_lock; a second concurrent caller ran
 // all its tasks alone on its own thread while the workers idled or served the first.)
 // Why not work stealing or per-caller workers: a task is a whole GEMM tile or attention unit
-// (microseconds to milliseconds), so one mutex taken per join and per call costs nothing
-// measurable, and a caller never runs another caller's tasks (its latency stays its own, and
-// an exception can only come from its own tasks).
+// (microseconds to milliseconds), so the pool mutex, taken twice per worker join and twice per
+// call, is cheap (single-caller GEMMs on 2 threads, old pool vs this one: no difference beyond
+// the noise of the shared VM, bench_kernels A/B), and a caller never runs another caller's
+// tasks (its latency stays its own, and an exception can only come from its own tasks).
+// A caller waiting for its claimed tasks spins briefly, then sleeps on its job's condition
+// variable (the old pool yielded in a loop: a runnable thread competing for the CPUs with the
+// workers it waited for, and with other callers).
 //
 // Thread count: omp_get_max_threads() of the calling thread (so OMP_NUM_THREADS and
 // omp_set_num_threads() still govern it), capped by the number of tasks and by the number of
