@@ -22,8 +22,8 @@
 //     exception a kernel throws is std::bad_alloc when its scratch cannot grow; thrown inside
 //     a parallel_for task it reaches the kernel's caller (kernels/parallel.h), never abort().
 //   - Threading: gemm and attention parallelise internally (kernels/parallel.h: a small task
-//     pool sized by omp_get_max_threads(); serial when called from inside an OpenMP region or
-//     from another thread while the pool is busy); the elementwise and row kernels are serial,
+//     pool sized by omp_get_max_threads(), shared by concurrent callers; serial when called
+//     from inside an OpenMP region or a pool task); the elementwise and row kernels are serial,
 //     called per row block by the caller.
 #pragma once
 
