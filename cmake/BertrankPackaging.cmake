@@ -23,7 +23,9 @@ include(CMakePackageConfigHelpers)
 option(BERTRANK_BUILD_PACKAGE "Build libbertrank.a / libbertrank.so for installation" ON)
 option(BERTRANK_STATIC_CLI "Also build build/bertrank-static, a fully static CLI" OFF)
 
-# The package version is the public header's (BERTRANK_VERSION_*): one source of truth.
+# The package version is the public header's (BERTRANK_VERSION_*): one source of truth. A new
+# version in the header reconfigures (else a build dir would keep installing the old package).
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/include/bertrank/bertrank.h)
 file(STRINGS ${PROJECT_SOURCE_DIR}/include/bertrank/bertrank.h _bertrank_ver_lines
      REGEX "^#define BERTRANK_VERSION_(MAJOR|MINOR|PATCH) ")
 foreach(_part MAJOR MINOR PATCH)
