@@ -15,20 +15,14 @@
 #include "model/safetensors.h"
 #include "tests/model_test_util.h"
 #include "tests/test_paths.h"
+#include "tests/test_util.h"
 
 using namespace bertrank;
 using nlohmann::json;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using bertrank::test::error_of;
 
 json read_json(const std::string& p) {
   std::ifstream in(p);

@@ -11,6 +11,7 @@
 
 #include "common/json_strict.h"
 #include "retrieval/docs_io.h"
+#include "tests/test_util.h"
 
 using bertrank::json_parse_strict;
 using bertrank::json_read_file_strict;
@@ -23,14 +24,7 @@ std::string tmp_file(const std::string& name, const std::string& content) {
   return p;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using bertrank::test::error_of;
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 
 #include "tests/model_test_util.h"
 #include "tests/test_paths.h"
+#include "tests/test_util.h"
 #include "tokenizer/load.h"
 #include "tokenizer/wordpiece.h"
 
@@ -25,14 +26,7 @@ std::vector<std::string> vocab() {
 }
 constexpr int32_t kS = 0, kEndS = 2, kCls = 6, kSep = 7, kA = 9, kB = 10;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
-}
+using bertrank::test::error_of;
 
 const json kRoberta = json::parse(R"({"type": "RobertaProcessing", "sep": ["</s>", 2], "cls": ["<s>", 0],
                                       "trim_offsets": true, "add_prefix_space": true})");
