@@ -63,6 +63,34 @@ inline std::vector<uint8_t> raw_brm(const nlohmann::json& meta, const std::vecto
   return b;
 }
 
+// The tensors of a BERT encoder (embeddings, then `layers` layers) under the .brm's names, each
+// drawn by add(name, shape, scale, center) in this fixed order, so a seeded `add` gives the same
+// weights every time. w: the scale of the layers' weight matrices, w_out: of output.dense's.
+template <typename Add>
+void add_bert_encoder_tensors(Add&& add, int layers, int H, int F, int V, int P, float w, float w_out) {
+  using U = uint64_t;
+  add("embeddings.word_embeddings.weight", {U(V), U(H)}, 0.5f);
+  add("embeddings.position_embeddings.weight", {U(P), U(H)}, 0.25f);
+  add("embeddings.token_type_embeddings.weight", {2, U(H)}, 0.25f);
+  add("embeddings.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
+  add("embeddings.LayerNorm.bias", {U(H)}, 0.1f);
+  for (int l = 0; l < layers; ++l) {
+    const std::string p = "encoder.layer." + std::to_string(l) + ".";
+    add(p + "attention.self.qkv.weight", {U(3 * H), U(H)}, w);
+    add(p + "attention.self.qkv.bias", {U(3 * H)}, 0.05f);
+    add(p + "attention.output.dense.weight", {U(H), U(H)}, w);
+    add(p + "attention.output.dense.bias", {U(H)}, 0.05f);
+    add(p + "attention.output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
+    add(p + "attention.output.LayerNorm.bias", {U(H)}, 0.1f);
+    add(p + "intermediate.dense.weight", {U(F), U(H)}, w);
+    add(p + "intermediate.dense.bias", {U(F)}, 0.05f);
+    add(p + "output.dense.weight", {U(H), U(F)}, w_out);
+    add(p + "output.dense.bias", {U(H)}, 0.05f);
+    add(p + "output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
+    add(p + "output.LayerNorm.bias", {U(H)}, 0.1f);
+  }
+}
+
 // A tiny BERT (hidden 8, 2 heads, 1 layer, ffn 12) with a 12-token vocab, in .brm form.
 struct TinyModel {
   nlohmann::json meta;
@@ -100,24 +128,7 @@ struct TinyModel {
       for (U d : shape) numel *= d;
       tensors[n] = {shape, rnd(size_t(numel), scale, center)};
     };
-    add("embeddings.word_embeddings.weight", {U(V), U(H)}, 0.5f);
-    add("embeddings.position_embeddings.weight", {U(P), U(H)}, 0.25f);
-    add("embeddings.token_type_embeddings.weight", {2, U(H)}, 0.25f);
-    add("embeddings.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
-    add("embeddings.LayerNorm.bias", {U(H)}, 0.1f);
-    const std::string p = "encoder.layer.0.";
-    add(p + "attention.self.qkv.weight", {U(3 * H), U(H)}, 0.3f);
-    add(p + "attention.self.qkv.bias", {U(3 * H)}, 0.05f);
-    add(p + "attention.output.dense.weight", {U(H), U(H)}, 0.3f);
-    add(p + "attention.output.dense.bias", {U(H)}, 0.05f);
-    add(p + "attention.output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
-    add(p + "attention.output.LayerNorm.bias", {U(H)}, 0.1f);
-    add(p + "intermediate.dense.weight", {U(F), U(H)}, 0.3f);
-    add(p + "intermediate.dense.bias", {U(F)}, 0.05f);
-    add(p + "output.dense.weight", {U(H), U(F)}, 0.3f);
-    add(p + "output.dense.bias", {U(H)}, 0.05f);
-    add(p + "output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
-    add(p + "output.LayerNorm.bias", {U(H)}, 0.1f);
+    add_bert_encoder_tensors(add, 1, H, F, V, P, 0.3f, 0.3f);
   }
 
   void write(const std::string& path) const {

@@ -253,26 +253,7 @@ struct WideModel : bertrank::test::TinyModel {
       }
       tensors[name] = {shape, std::move(v)};
     };
-    add("embeddings.word_embeddings.weight", {U(V), U(H)}, 0.5f);
-    add("embeddings.position_embeddings.weight", {U(P), U(H)}, 0.25f);
-    add("embeddings.token_type_embeddings.weight", {2, U(H)}, 0.25f);
-    add("embeddings.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
-    add("embeddings.LayerNorm.bias", {U(H)}, 0.1f);
-    for (int l = 0; l < layers; ++l) {
-      const std::string p = "encoder.layer." + std::to_string(l) + ".";
-      add(p + "attention.self.qkv.weight", {U(3 * H), U(H)}, 0.1f);
-      add(p + "attention.self.qkv.bias", {U(3 * H)}, 0.05f);
-      add(p + "attention.output.dense.weight", {U(H), U(H)}, 0.1f);
-      add(p + "attention.output.dense.bias", {U(H)}, 0.05f);
-      add(p + "attention.output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
-      add(p + "attention.output.LayerNorm.bias", {U(H)}, 0.1f);
-      add(p + "intermediate.dense.weight", {U(F), U(H)}, 0.1f);
-      add(p + "intermediate.dense.bias", {U(F)}, 0.05f);
-      add(p + "output.dense.weight", {U(H), U(F)}, 0.05f);
-      add(p + "output.dense.bias", {U(H)}, 0.05f);
-      add(p + "output.LayerNorm.weight", {U(H)}, 0.2f, 1.0f);
-      add(p + "output.LayerNorm.bias", {U(H)}, 0.1f);
-    }
+    bertrank::test::add_bert_encoder_tensors(add, layers, H, F, V, P, 0.1f, 0.05f);
     if (cross) {
       add("pooler.dense.weight", {U(H), U(H)}, 0.1f);
       add("pooler.dense.bias", {U(H)}, 0.05f);
