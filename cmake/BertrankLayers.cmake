@@ -8,7 +8,9 @@
 #   model      model file, encoder, heads, converter                            sees kernels tokenizer common
 #   retrieval  flat / IVF / BM25 indexes, fusion, persistence, metrics          sees kernels common
 #   api        the retrieve-then-rerank pipeline and the C API                  sees every layer above
-#   tools      the CLI, over the C API (and retrieval/ for document files and metrics)
+#   server     `bertrank serve` over the C API (and common/); a library the CLI links, not part
+#              of libbertrank
+#   tools      the CLI, over the C API (and retrieval/ for document files and metrics, server/)
 #
 # How: each layer compiles with one include root of its own, ${build}/layers/<name>/, that holds
 # a symbolic link per folder it may see (layers/model/ has common, kernels, tokenizer and model;

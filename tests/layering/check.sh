@@ -17,6 +17,7 @@ declare -A probe=(
   [model]=model/model.h
   [retrieval]=retrieval/index.h
   [api]=api/pipeline.h
+  [server]=server/http.h
   [tools]=tools/cli_util.h
 )
 # What each layer may see (itself included); every other folder must be invisible to it.
@@ -27,9 +28,10 @@ declare -A sees=(
   [model]="model kernels tokenizer common"
   [retrieval]="retrieval kernels common"
   [api]="api model retrieval kernels tokenizer common"
-  [tools]="tools retrieval common"
+  [server]="server common"
+  [tools]="tools server retrieval common"
 )
-folders="common kernels tokenizer model retrieval api tools"
+folders="common kernels tokenizer model retrieval api server tools"
 fail=0 checked=0
 for layer in $folders; do
   root="$build/layers/$layer"
@@ -38,7 +40,7 @@ for layer in $folders; do
     printf '#include "%s"\n' "${probe[$f]}" >"$tmp/probe.cpp"
     # The public header directory is on the api layer's (and so the CLI's) path.
     extra=()
-    case " ${sees[$layer]} " in *" api "*|*" tools "*) extra=(-I "$src/include") ;; esac
+    case " ${sees[$layer]} " in *" api "*|*" server "*|*" tools "*) extra=(-I "$src/include") ;; esac
     if "$cxx" -std=c++17 -fsyntax-only -I "$root" "${extra[@]}" "$tmp/probe.cpp" 2>"$tmp/err"; then
       ok=1
     else
@@ -57,7 +59,7 @@ for layer in $folders; do
   done
 done
 # A relative include that climbs out of the including file's folder would bypass the roots.
-if grep -rnE '#include "\.\./' "$src"/{common,kernels,tokenizer,model,retrieval,api,tools} \
+if grep -rnE '#include "\.\./' "$src"/{common,kernels,tokenizer,model,retrieval,api,server,tools} \
      --include='*.h' --include='*.cpp' --include='*.inc' >"$tmp/rel"; then
   echo "FAIL: relative includes climb out of their folder:"; cat "$tmp/rel"; fail=1
 fi
