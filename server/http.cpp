@@ -222,7 +222,7 @@ struct HttpParser::Impl {
       }
       continue_wanted = expect_continue && req.version_minor == 1;
       remaining = cl;
-      req.body.reserve(size_t(cl));
+      req.body.reserve(size_t(std::min<uint64_t>(cl, 64 * 1024)));  // grows as bytes arrive
       phase = Phase::body;
       return State::need_more;
     }
@@ -579,14 +579,15 @@ struct HttpServer::Impl {
     tv.tv_sec = limits.read_timeout_ms / 1000;
     tv.tv_usec = (limits.read_timeout_ms % 1000) * 1000;
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    bool admitted = false;
     {
       std::lock_guard<std::mutex> lock(m);
-      if (active >= limits.max_connections) {
-        refuse(fd);
-        return;
+      if (active < limits.max_connections) {
+        ++active;
+        admitted = true;
       }
-      ++active;
     }
+    if (!admitted) return refuse(fd);
     Conn* c = new Conn{this, fd};
     pthread_attr_t attr;
     pthread_attr_init(&attr);

@@ -79,7 +79,8 @@ struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;      // request line + headers
   size_t max_body_bytes = 2 * 1024 * 1024;  // TEI's default payload limit: 2 MB
   int read_timeout_ms = 10000;              // longest wait for the next byte inside a request
-  int idle_timeout_ms = 5000;               // keep-alive: longest wait for a next request
+                                            // (also for a send to make progress); > 0
+  int idle_timeout_ms = 5000;               // keep-alive: longest wait for a next request; > 0
   size_t max_connections = 512;
 };
 
