@@ -431,13 +431,14 @@ int64_t now_ms() {
 }
 
 // Closes after the response: our side first, then reads and drops what the peer has sent or
-// still sends (for at most linger_ms; 0: only what is there), so that unread input does not
-// turn the close into a reset that could destroy the response before the peer has read it.
+// still sends (waiting at most linger_ms for more; 0: only what is there, and never more than
+// 1 MiB), so that unread input does not turn the close into a reset that could destroy the
+// response before the peer has read it.
 void close_gracefully(int fd, int linger_ms) {
   ::shutdown(fd, SHUT_WR);
   const int64_t deadline = now_ms() + linger_ms;
   char sink[4096];
-  while (true) {
+  for (size_t drained = 0; drained < (size_t(1) << 20);) {
     const int64_t left = deadline - now_ms();
     pollfd p{fd, POLLIN, 0};
     const int r = ::poll(&p, 1, left > 0 ? int(left) : 0);
@@ -446,6 +447,7 @@ void close_gracefully(int fd, int linger_ms) {
     const ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
+    drained += size_t(n);
   }
   ::close(fd);
 }
