@@ -518,6 +518,21 @@ TEST(HttpServer, ExpectContinueGets100BeforeTheBody) {
   EXPECT_EQ(body_of(c.read_response()), "POST /e body");
 }
 
+TEST(HttpServer, ChunkedBodyAndAnOversizedExpectGets413Not100) {
+  HttpLimits lim;
+  lim.max_body_bytes = 8;
+  TestServer ts(lim);
+  ASSERT_TRUE(ts.listening);
+  Client c(ts.server.port());
+  ASSERT_TRUE(c.send("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"));
+  ASSERT_TRUE(c.send("2\r\nde\r\n0\r\n\r\n"));
+  EXPECT_EQ(body_of(c.read_response()), "POST /c abcde");
+  Client d(ts.server.port());
+  ASSERT_TRUE(d.send("POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n"));
+  EXPECT_EQ(status_line(d.read_response()), 413);
+  EXPECT_TRUE(d.closed_by_peer());
+}
+
 TEST(HttpServer, SlowClientStallingMidBodyGets408) {
   HttpLimits lim;
   lim.read_timeout_ms = 200;
