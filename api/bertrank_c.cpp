@@ -288,7 +288,9 @@ model::EmbedOptions embed_options(const bertrank_embed_params& p) {
   if (p.max_length < 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "max_length must be >= 0");
   if (p.num_threads < 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "num_threads must be >= 0");
   if (p.max_batch_tokens <= 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "max_batch_tokens must be > 0");
+  if (p.normalize < -1 || p.normalize > 1) fail(BERTRANK_ERR_INVALID_ARGUMENT, "normalize must be -1, 0 or 1");
   model::EmbedOptions o;
+  o.normalize = p.normalize;
   o.max_length = p.max_length;
   o.num_threads = p.num_threads;
   o.max_batch_tokens = p.max_batch_tokens;
@@ -480,6 +482,7 @@ bertrank_embed_params bertrank_embed_default_params(void) {
   bertrank_embed_params p;
   std::memset(&p, 0, sizeof p);
   p.max_batch_tokens = model::EmbedOptions{}.max_batch_tokens;
+  p.normalize = -1;
   return p;
 }
 

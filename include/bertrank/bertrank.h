@@ -167,6 +167,9 @@ typedef struct bertrank_embed_params {
   int num_threads;      /* 0: process default */
   int max_length;       /* 0: the model's max_seq_length */
   int max_batch_tokens; /* tokens per forward pass (memory bound; never changes results) */
+  int normalize;        /* -1 (the default): as the model says (sentence-transformers' Normalize
+                           module); 0: the raw pooled vector; 1: L2-normalised. Other values:
+                           BERTRANK_ERR_INVALID_ARGUMENT */
 } bertrank_embed_params;
 
 BERTRANK_API bertrank_embed_params bertrank_embed_default_params(void);
