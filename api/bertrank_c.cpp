@@ -609,6 +609,20 @@ bertrank_status bertrank_tokenize(const bertrank_tokenizer* t, const char* text,
   });
 }
 
+bertrank_status bertrank_tokenizer_id_to_token(const bertrank_tokenizer* t, int32_t id, const char** out_token,
+                                               size_t* out_len) {
+  return guard("bertrank_tokenizer_id_to_token", [&] {
+    const Pin<const bertrank_tokenizer> pt(t, Kind::tokenizer, "tokenizer");
+    need(out_token, "out_token");
+    if (id < 0 || size_t(id) >= pt->tok->vocab_size())
+      fail(BERTRANK_ERR_INVALID_ARGUMENT, "id " + std::to_string(id) + " is outside the vocabulary of " +
+                                              std::to_string(pt->tok->vocab_size()) + " tokens");
+    const std::string& tok = pt->tok->id_to_token(id);
+    *out_token = tok.c_str();
+    if (out_len) *out_len = tok.size();
+  });
+}
+
 // ---- index ----------------------------------------------------------------------------------------
 
 bertrank_index_params bertrank_index_default_params(void) {

@@ -235,6 +235,12 @@ BERTRANK_API bertrank_status bertrank_tokenize(const bertrank_tokenizer* tokeniz
                                                int32_t* ids, int32_t* type_ids, int32_t* offsets,
                                                size_t capacity, size_t* out_len);
 
+/* The vocabulary entry of id ("[CLS]", "##ing"): *out_token points into the tokenizer (valid
+ * while it lives), *out_len its bytes (out_len may be NULL). BERTRANK_ERR_INVALID_ARGUMENT
+ * outside [0, vocab size). */
+BERTRANK_API bertrank_status bertrank_tokenizer_id_to_token(const bertrank_tokenizer* tokenizer, int32_t id,
+                                                            const char** out_token, size_t* out_len);
+
 /* ---- Index ------------------------------------------------------------------------------ */
 
 typedef struct bertrank_index bertrank_index;
