@@ -11,6 +11,7 @@
 #include <omp.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -794,6 +795,22 @@ bertrank_status bertrank_index_document(const bertrank_index* x, int64_t id, con
     if (text) *text = d->text.c_str();
     if (text_len) *text_len = d->text.size();
     if (meta) *meta = d->meta.c_str();
+  });
+}
+
+bertrank_status bertrank_index_ids(const bertrank_index* x, int64_t* out, size_t capacity, size_t* out_n) {
+  return guard("bertrank_index_ids", [&] {
+    const ConstIndexPin px(x, Kind::index, "index");
+    need(out_n, "out_n");
+    const retrieval::Index& idx = *px->idx;
+    *out_n = idx.size();
+    need_capacity(capacity, idx.size(), "out");
+    if (idx.size() == 0) return;
+    need(out, "out");
+    if (!idx.vectors()) fail(BERTRANK_ERR_INTERNAL, "index has documents but no vectors");
+    std::vector<int64_t> ids = idx.vectors()->ids();
+    std::sort(ids.begin(), ids.end());
+    std::copy(ids.begin(), ids.end(), out);
   });
 }
 

@@ -307,6 +307,13 @@ BERTRANK_API bertrank_status bertrank_index_set_model_path(bertrank_index* index
 BERTRANK_API bertrank_status bertrank_index_document(const bertrank_index* index, int64_t id, const char** out_text,
                                                      size_t* out_text_len, const char** out_meta);
 
+/* The ids of the index's documents, ascending (the largest is the last). out: capacity entries;
+ * *out_n (required) receives the number of documents; if it exceeds capacity, nothing is written
+ * and BERTRANK_ERR_BUFFER_TOO_SMALL is returned (call again with capacity >= *out_n; out may be
+ * NULL when capacity is 0). */
+BERTRANK_API bertrank_status bertrank_index_ids(const bertrank_index* index, int64_t* out, size_t capacity,
+                                                size_t* out_n);
+
 /* What an index holds: what `bertrank index info` prints. */
 typedef struct bertrank_index_info {
   size_t documents; /* each with its vector */
