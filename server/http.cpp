@@ -488,10 +488,9 @@ struct HttpServer::Impl {
       ::close(c->fd);  // serve() closes on every path it returns by; only bad_alloc gets here
     }
     delete c;
-    {
-      std::lock_guard<std::mutex> lock(s->m);
-      --s->active;
-    }
+    // Notify under the lock: once it is released, run() may return and the server be destroyed.
+    std::lock_guard<std::mutex> lock(s->m);
+    --s->active;
     s->cv.notify_all();
     return nullptr;
   }
