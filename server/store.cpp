@@ -8,11 +8,12 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <shared_mutex>
+#include <shared_mutex>  // std::shared_lock
 #include <stdexcept>
 #include <unordered_set>
 
@@ -219,6 +220,39 @@ bool meta_ok(const std::string& meta, std::string* why) {
   return true;
 }
 
+// A shared mutex that prefers writers: once a writer waits, new readers wait behind it.
+// (glibc's std::shared_mutex prefers readers, so a steady stream of searches starved writes.)
+class WriterFirstMutex {
+ public:
+  void lock_shared() {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return !writer_ && writers_waiting_ == 0; });
+    ++readers_;
+  }
+  void unlock_shared() {
+    std::lock_guard<std::mutex> l(m_);
+    if (--readers_ == 0) cv_.notify_all();
+  }
+  void lock() {
+    std::unique_lock<std::mutex> l(m_);
+    ++writers_waiting_;
+    cv_.wait(l, [&] { return !writer_ && readers_ == 0; });
+    --writers_waiting_;
+    writer_ = true;
+  }
+  void unlock() {
+    std::lock_guard<std::mutex> l(m_);
+    writer_ = false;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  size_t readers_ = 0, writers_waiting_ = 0;
+  bool writer_ = false;
+};
+
 }  // namespace
 
 uint32_t store_crc32(const void* data, size_t n, uint32_t crc) {
@@ -250,7 +284,7 @@ struct DocumentStore::Impl {
   int64_t max_id = -1;
   std::string broken;  // non-empty: the log and memory may disagree; writes are refused
 
-  mutable std::shared_mutex rw;  // readers shared, apply exclusive
+  mutable WriterFirstMutex rw;  // readers shared, apply exclusive
   std::mutex writer;             // one writer at a time: one log order = one apply order
 
   ~Impl() {
@@ -402,7 +436,7 @@ struct DocumentStore::Impl {
 
   void checkpoint_locked() {
     {
-      std::shared_lock<std::shared_mutex> g(rw);  // writers are excluded by `writer`
+      std::shared_lock<WriterFirstMutex> g(rw);  // writers are excluded by `writer`
       index.save(opts.index_path);
     }
     if (::ftruncate(wal_fd, 0) != 0 || ::fsync(wal_fd) != 0)
@@ -501,7 +535,7 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
   const uint64_t before = s.wal_bytes;
   s.append(encode_add(a, s.dim));
   try {
-    std::unique_lock<std::shared_mutex> g(s.rw);
+    std::unique_lock<WriterFirstMutex> g(s.rw);
     s.apply_add(a);
   } catch (const std::exception& e) {
     s.cut_back(before, std::string("apply failed: ") + e.what());
@@ -523,7 +557,7 @@ size_t DocumentStore::remove(const std::vector<int64_t>& ids) {
   s.append(encode_remove(present));
   size_t removed = 0;
   try {
-    std::unique_lock<std::shared_mutex> g(s.rw);
+    std::unique_lock<WriterFirstMutex> g(s.rw);
     check(bertrank_index_remove(s.index.get(), present.data(), present.size(), &removed));
   } catch (const std::exception& e) {
     s.cut_back(before, std::string("apply failed: ") + e.what());
@@ -540,7 +574,7 @@ void DocumentStore::checkpoint() {
 }
 
 size_t DocumentStore::size() const {
-  std::shared_lock<std::shared_mutex> g(impl_->rw);
+  std::shared_lock<WriterFirstMutex> g(impl_->rw);
   return bertrank_index_size(impl_->index.get());
 }
 

@@ -53,7 +53,9 @@ class DocumentStore {
   DocumentStore(StoreOptions options, const Model& encoder);
   ~DocumentStore();  // checkpoints (errors are printed, not thrown)
 
-  // Runs f(const bertrank_index*) under the shared lock and returns what it returns.
+  // Runs f(const bertrank_index*) under the shared lock and returns what it returns. Waiting
+  // writers go first (readers do not starve them), so f must not call this store again: a
+  // nested read() or size() behind a waiting writer would deadlock.
   template <class F>
   auto read(F&& f) const;
 
