@@ -25,12 +25,7 @@ namespace bertrank::server {
 
 namespace {
 
-// ---- WAL record format -------------------------------------------------------------------
-//   magic u32 "BRW1" | payload length u64 | crc32 u32 of (length bytes + payload) | payload
-//   payload, add:    op u8 = 1 | n u64 | dim u32 | n x (id i64 | dim x f32 | text len u64 |
-//                    text | meta len u64 | meta)
-//   payload, remove: op u8 = 2 | n u64 | n x id i64
-// All integers little-endian.
+// The record format is in store.h.
 constexpr uint32_t kMagic = 0x31575242;  // "BRW1"
 constexpr size_t kHeaderBytes = 4 + 8 + 4;
 constexpr uint8_t kOpAdd = 1, kOpRemove = 2;
@@ -200,6 +195,11 @@ void fsync_dir_of(const std::string& path) {
   if (fd < 0) return;
   ::fsync(fd);
   ::close(fd);
+}
+
+std::invalid_argument already_present(size_t i, int64_t id) {
+  return std::invalid_argument("documents[" + std::to_string(i) + "]: id " + std::to_string(id) +
+                               " is already in the index");
 }
 
 bool meta_ok(const std::string& meta, std::string* why) {
@@ -510,6 +510,12 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
     std::string why;
     if (!meta_ok(d.meta, &why)) throw std::invalid_argument(at + ".meta " + why);
   }
+  {  // Cheap early refusal of present ids (checked again under the writer lock).
+    std::shared_lock<WriterFirstMutex> g(s.rw);
+    for (size_t i = 0; i < docs.size(); ++i)
+      if (docs[i].id >= 0 && s.present(docs[i].id))
+        throw already_present(i, docs[i].id);
+  }
   // Embed outside every lock: searches and other writers go on meanwhile.
   std::vector<std::string> texts(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) texts[i] = docs[i].text;
@@ -523,8 +529,7 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
   for (size_t i = 0; i < docs.size(); ++i) {
     int64_t id = docs[i].id;
     if (id >= 0 && s.present(id))
-      throw std::invalid_argument("documents[" + std::to_string(i) + "]: id " + std::to_string(id) +
-                                  " is already in the index");
+      throw already_present(i, id);
     if (id < 0) {
       if (next == INT64_MAX) throw std::invalid_argument("no free document id left");
       id = ++next;
