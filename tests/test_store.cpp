@@ -307,6 +307,38 @@ TEST(Store, TornTailAtEveryByteIsCutAndEarlierWritesSurvive) {
   EXPECT_EQ(ids_of(s), (std::vector<int64_t>{1, 3}));
 }
 
+TEST(Store, ZerosOrGarbageAfterTheLastRecordAreCutAndLoggingGoesOn) {
+  // After a crash a file system may show the log longer than what was written (zeros), or
+  // a torn header's bytes.
+  const std::string dir = fresh_dir("garbage");
+  const std::string path = dir + "/docs.idx", crashed = dir + "/crashed.idx";
+  std::vector<uint8_t> log;
+  {
+    DocumentStore s(opts(path), tiny());
+    s.add(docs({{1, "hello"}}), kEmbed);
+    log = read_bytes(path + ".wal");
+    copy_crash_state(path, crashed);
+  }
+  const std::vector<uint8_t> base = read_bytes(crashed);
+  for (const std::vector<uint8_t>& tail : {std::vector<uint8_t>(4096, 0), std::vector<uint8_t>{'B', 'R', 'W', '1', 9},
+                                           std::vector<uint8_t>{0xff, 0x00, 0x13}}) {
+    std::vector<uint8_t> bad = log;
+    bad.insert(bad.end(), tail.begin(), tail.end());
+    write_bytes(crashed, base);
+    write_bytes(crashed + ".wal", bad);
+    testing::internal::CaptureStderr();
+    DocumentStore s(opts(crashed), tiny());
+    const std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_NE(err.find("torn record at byte " + std::to_string(log.size())), std::string::npos) << err;
+    EXPECT_EQ(ids_of(s), (std::vector<int64_t>{1}));
+    // The next record follows the last good one: a crash now replays both.
+    s.add(docs({{2, "world"}}), kEmbed);
+    copy_crash_state(crashed, dir + "/again.idx");
+    DocumentStore again(opts(dir + "/again.idx"), tiny());
+    EXPECT_EQ(ids_of(again), (std::vector<int64_t>{1, 2}));
+  }
+}
+
 TEST(Store, DamageInsideTheLogIsRefusedWithItsOffset) {
   const std::string dir = fresh_dir("damage");
   const std::string path = dir + "/docs.idx", crashed = dir + "/crashed.idx";
