@@ -379,7 +379,7 @@ struct DocumentStore::Impl {
         got += size_t(r);
       }
     }
-    size_t at = 0, records = 0;
+    size_t at = 0;
     while (at < b.size()) {
       const uint8_t* p;
       size_t n, end;
@@ -392,7 +392,6 @@ struct DocumentStore::Impl {
         throw std::runtime_error(wal_path + ": record at byte " + std::to_string(at) + " cannot be applied: " + e.what());
       }
       at = end;
-      ++records;
     }
     if (at < b.size()) {
       // A valid record anywhere after the bad one: the log is damaged, not torn.
@@ -409,7 +408,6 @@ struct DocumentStore::Impl {
         throw std::runtime_error(wal_path + ": cannot cut the torn record: " + errno_text(errno));
     }
     wal_bytes = at;
-    (void)records;
   }
 
   // Appends one record durably; on failure the log is cut back to what it was.
