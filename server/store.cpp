@@ -8,11 +8,12 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <shared_mutex>
+#include <shared_mutex>  // std::shared_lock
 #include <stdexcept>
 #include <unordered_set>
 
@@ -24,12 +25,7 @@ namespace bertrank::server {
 
 namespace {
 
-// ---- WAL record format -------------------------------------------------------------------
-//   magic u32 "BRW1" | payload length u64 | crc32 u32 of (length bytes + payload) | payload
-//   payload, add:    op u8 = 1 | n u64 | dim u32 | n x (id i64 | dim x f32 | text len u64 |
-//                    text | meta len u64 | meta)
-//   payload, remove: op u8 = 2 | n u64 | n x id i64
-// All integers little-endian.
+// The record format is in store.h.
 constexpr uint32_t kMagic = 0x31575242;  // "BRW1"
 constexpr size_t kHeaderBytes = 4 + 8 + 4;
 constexpr uint8_t kOpAdd = 1, kOpRemove = 2;
@@ -201,6 +197,11 @@ void fsync_dir_of(const std::string& path) {
   ::close(fd);
 }
 
+std::invalid_argument already_present(size_t i, int64_t id) {
+  return std::invalid_argument("documents[" + std::to_string(i) + "]: id " + std::to_string(id) +
+                               " is already in the index");
+}
+
 bool meta_ok(const std::string& meta, std::string* why) {
   if (meta.empty()) return true;
   if (meta.find('\0') != std::string::npos) {
@@ -218,6 +219,39 @@ bool meta_ok(const std::string& meta, std::string* why) {
   }
   return true;
 }
+
+// A shared mutex that prefers writers: once a writer waits, new readers wait behind it.
+// (glibc's std::shared_mutex prefers readers, so a steady stream of searches starved writes.)
+class WriterFirstMutex {
+ public:
+  void lock_shared() {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return !writer_ && writers_waiting_ == 0; });
+    ++readers_;
+  }
+  void unlock_shared() {
+    std::lock_guard<std::mutex> l(m_);
+    if (--readers_ == 0) cv_.notify_all();
+  }
+  void lock() {
+    std::unique_lock<std::mutex> l(m_);
+    ++writers_waiting_;
+    cv_.wait(l, [&] { return !writer_ && readers_ == 0; });
+    --writers_waiting_;
+    writer_ = true;
+  }
+  void unlock() {
+    std::lock_guard<std::mutex> l(m_);
+    writer_ = false;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  size_t readers_ = 0, writers_waiting_ = 0;
+  bool writer_ = false;
+};
 
 }  // namespace
 
@@ -250,7 +284,7 @@ struct DocumentStore::Impl {
   int64_t max_id = -1;
   std::string broken;  // non-empty: the log and memory may disagree; writes are refused
 
-  mutable std::shared_mutex rw;  // readers shared, apply exclusive
+  mutable WriterFirstMutex rw;  // readers shared, apply exclusive
   std::mutex writer;             // one writer at a time: one log order = one apply order
 
   ~Impl() {
@@ -345,7 +379,7 @@ struct DocumentStore::Impl {
         got += size_t(r);
       }
     }
-    size_t at = 0, records = 0;
+    size_t at = 0;
     while (at < b.size()) {
       const uint8_t* p;
       size_t n, end;
@@ -358,7 +392,6 @@ struct DocumentStore::Impl {
         throw std::runtime_error(wal_path + ": record at byte " + std::to_string(at) + " cannot be applied: " + e.what());
       }
       at = end;
-      ++records;
     }
     if (at < b.size()) {
       // A valid record anywhere after the bad one: the log is damaged, not torn.
@@ -375,7 +408,6 @@ struct DocumentStore::Impl {
         throw std::runtime_error(wal_path + ": cannot cut the torn record: " + errno_text(errno));
     }
     wal_bytes = at;
-    (void)records;
   }
 
   // Appends one record durably; on failure the log is cut back to what it was.
@@ -402,7 +434,7 @@ struct DocumentStore::Impl {
 
   void checkpoint_locked() {
     {
-      std::shared_lock<std::shared_mutex> g(rw);  // writers are excluded by `writer`
+      std::shared_lock<WriterFirstMutex> g(rw);  // writers are excluded by `writer`
       index.save(opts.index_path);
     }
     if (::ftruncate(wal_fd, 0) != 0 || ::fsync(wal_fd) != 0)
@@ -476,6 +508,12 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
     std::string why;
     if (!meta_ok(d.meta, &why)) throw std::invalid_argument(at + ".meta " + why);
   }
+  {  // Cheap early refusal of present ids (checked again under the writer lock).
+    std::shared_lock<WriterFirstMutex> g(s.rw);
+    for (size_t i = 0; i < docs.size(); ++i)
+      if (docs[i].id >= 0 && s.present(docs[i].id))
+        throw already_present(i, docs[i].id);
+  }
   // Embed outside every lock: searches and other writers go on meanwhile.
   std::vector<std::string> texts(docs.size());
   for (size_t i = 0; i < docs.size(); ++i) texts[i] = docs[i].text;
@@ -489,8 +527,7 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
   for (size_t i = 0; i < docs.size(); ++i) {
     int64_t id = docs[i].id;
     if (id >= 0 && s.present(id))
-      throw std::invalid_argument("documents[" + std::to_string(i) + "]: id " + std::to_string(id) +
-                                  " is already in the index");
+      throw already_present(i, id);
     if (id < 0) {
       if (next == INT64_MAX) throw std::invalid_argument("no free document id left");
       id = ++next;
@@ -501,7 +538,7 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
   const uint64_t before = s.wal_bytes;
   s.append(encode_add(a, s.dim));
   try {
-    std::unique_lock<std::shared_mutex> g(s.rw);
+    std::unique_lock<WriterFirstMutex> g(s.rw);
     s.apply_add(a);
   } catch (const std::exception& e) {
     s.cut_back(before, std::string("apply failed: ") + e.what());
@@ -523,7 +560,7 @@ size_t DocumentStore::remove(const std::vector<int64_t>& ids) {
   s.append(encode_remove(present));
   size_t removed = 0;
   try {
-    std::unique_lock<std::shared_mutex> g(s.rw);
+    std::unique_lock<WriterFirstMutex> g(s.rw);
     check(bertrank_index_remove(s.index.get(), present.data(), present.size(), &removed));
   } catch (const std::exception& e) {
     s.cut_back(before, std::string("apply failed: ") + e.what());
@@ -540,7 +577,7 @@ void DocumentStore::checkpoint() {
 }
 
 size_t DocumentStore::size() const {
-  std::shared_lock<std::shared_mutex> g(impl_->rw);
+  std::shared_lock<WriterFirstMutex> g(impl_->rw);
   return bertrank_index_size(impl_->index.get());
 }
 

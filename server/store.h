@@ -13,6 +13,23 @@
 // each record says what it expects (an add of an id present, a remove of an id absent, is
 // skipped on replay and only then).
 //
+// Log format: records back to back, each
+//   magic u32 "BRW1" | payload length u64 | CRC-32 u32 of (the length's 8 bytes + payload) | payload
+//   add payload:    op u8 = 1 | n u64 | dim u32 | n x (id i64 | dim x f32 | text len u64 | text |
+//                   meta len u64 | meta)
+//   remove payload: op u8 = 2 | n u64 | n x id i64
+// little-endian; every length is checked against the bytes left. Replay stops at the first
+// record that fails: if no valid record starts anywhere after it, it is a torn tail (cut, and
+// said on stderr); otherwise the log is damaged and open() refuses it, naming the byte offset
+// and leaving the file as it is. (A document text that itself holds a valid record could make
+// a torn tail look damaged: open() then refuses rather than guesses; nothing is lost silently.)
+//
+// A write is validated completely (ids, meta JSON) before it is logged, so applying it cannot
+// fail in practice; if it still does, the record is cut back from the log before the error is
+// thrown (nothing acknowledged, log and memory agree), and if even that cut fails the store
+// refuses further writes until a checkpoint succeeds. A crash between the log write and the
+// reply may leave an unacknowledged write applied after restart (never the reverse).
+//
 // Concurrency: searches run under a shared lock and never wait for an encoder; a write embeds
 // its texts first, outside any lock, then logs and applies under the exclusive lock, so a
 // search sees the index before or after a write, never half of it. Writers are serialised (one
@@ -53,7 +70,9 @@ class DocumentStore {
   DocumentStore(StoreOptions options, const Model& encoder);
   ~DocumentStore();  // checkpoints (errors are printed, not thrown)
 
-  // Runs f(const bertrank_index*) under the shared lock and returns what it returns.
+  // Runs f(const bertrank_index*) under the shared lock and returns what it returns. Waiting
+  // writers go first (readers do not starve them), so f must not call this store again: a
+  // nested read() or size() behind a waiting writer would deadlock.
   template <class F>
   auto read(F&& f) const;
 
