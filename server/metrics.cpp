@@ -16,7 +16,7 @@ void add_double(std::atomic<double>& a, double v) {
 std::string number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char b[32];
-  std::snprintf(b, sizeof b, "%.17g", v);
+  std::snprintf(b, sizeof b, "%.15g", v);
   return b;
 }
 

@@ -11,7 +11,8 @@
 //   bertrank_inference_seconds_total{model}            counter
 //   bertrank_inference_duration_seconds{model}         histogram, seconds per engine call
 // `route` is the route pattern ("/documents/{id}", or "other" for unknown paths), never the
-// raw path, so a client cannot grow the label set. `model` is "encoder" or "reranker".
+// raw path, so a client cannot grow the label set; "transport" counts the answers the HTTP layer
+// gave before a handler ran (Service::count_transport_error). `model` is "encoder" or "reranker".
 //
 // Lock-light: histogram buckets, sums and the model counters are atomics updated without a
 // lock; the (route, status) counters and per-route histograms sit in a map behind a mutex that

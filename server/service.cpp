@@ -572,12 +572,12 @@ struct Service::Impl {
   HttpResponse route_search(const HttpRequest& req) {
     const json b = parse_body(req);
     DocumentStore& st = need_store();
-    const bool has_query = field(b, "query") != nullptr, has_queries = field(b, "queries") != nullptr;
+    const bool has_query = b.contains("query"), has_queries = b.contains("queries");
     if (has_query == has_queries) invalid("give exactly one of query (a string) and queries (an array of strings)");
     std::vector<std::string> queries;
     if (has_query) queries.push_back(get_string(b, "query"));
     else {
-      if (!field(b, "queries")->is_array()) invalid("queries must be an array of strings");
+      if (!b.at("queries").is_array()) invalid("queries must be an array of strings");
       queries = get_texts(b, "queries", cfg.max_client_batch_size);
     }
     const size_t k = get_size(b, "k", 10, 1, cfg.max_search_k);
@@ -810,6 +810,7 @@ HttpResponse Service::handle(const HttpRequest& request) noexcept {
       r = impl_->dispatch(request, route);
     } catch (const ApiError& e) {
       r = error_response(e.status, e.type, e.message);
+      if (e.status == 429) r.headers.emplace_back("Retry-After", "1");
     } catch (const std::bad_alloc&) {
       r = error_response(500, "Backend", "out of memory");
     } catch (const std::exception& e) {

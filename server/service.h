@@ -14,8 +14,18 @@
 // shape) with a status: 400 malformed JSON, 401 missing or wrong API key, 404 unknown route or
 // document, 405 wrong method, 413 payload too large, 422 wrong types / empty input / too many
 // inputs / too many tokens (the message names the field and the counts), 424 no model or index
-// for the route, 429 queue full, 500 an engine failure (never expected; logged).
-// handle() never throws.
+// for the route, 429 queue full (with Retry-After: 1), 500 an engine failure (never expected;
+// logged). error_type is one of Validation, Tokenizer, Unauthorized, NotFound, Unavailable,
+// Overloaded, Backend. handle() never throws.
+//
+// Choices where the peers differ: GET /health answers 200 {"status":"ok"} (TEI's is an empty
+// 200). JSON null in an optional field means its default. /rerank's score and /v1/rerank's
+// relevance_score are the sigmoid of the cross-encoder's logit (0..1, as TEI and Cohere
+// return; raw_scores=true gives the logit). /tokenize's start/stop are byte offsets into the
+// input (TEI's), null for special tokens. /v1/embeddings truncates over-long inputs
+// (truncate_v1) and, with dimensions < dim, keeps the first dimensions and re-normalises them.
+// Tokens are counted in the connection thread (usage, the 422 check, the batch budget), so an
+// input is tokenized twice; the worker runs bertrank_embed / bertrank_score_pairs.
 #pragma once
 
 #include <cstddef>
@@ -59,6 +69,8 @@ const std::string& service_openapi_document();
 class Service {
  public:
   // encoder / reranker / store may be null (their routes answer 424). Starts the batch workers.
+  // Throws std::invalid_argument if encoder is not an embedding model or reranker is not a
+  // cross-encoder with one output.
   Service(const Model* encoder, const Model* reranker, DocumentStore* store, ServiceConfig config);
   ~Service();  // stops the workers after the queued work is done
   Service(const Service&) = delete;
