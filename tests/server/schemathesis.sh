@@ -23,8 +23,10 @@ port=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\).*/\1/p' "$log" | head 
 cd "$tmp"
 set +e
 "$venv/bin/schemathesis" --no-color run "http://127.0.0.1:$port/openapi.json" --checks all --max-time "$secs" \
-  --workers 2 --seed 1 2>&1 | tail -60
-rc=${PIPESTATUS[0]}
+  --workers 2 --seed 1 >"$build/schemathesis.log" 2>&1
+rc=$?
+tail -80 "$build/schemathesis.log"
+echo "(the whole report: $build/schemathesis.log)"
 set -e
 kill -0 $pid || { echo "FAIL: the server died"; cat "$log"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health")
