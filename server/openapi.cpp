@@ -25,8 +25,8 @@ const char* const kOpenApi = R"JSON({
             "inputs": {"$ref": "#/components/schemas/Inputs"},
             "normalize": {"type": "boolean", "nullable": true, "default": true},
             "truncate": {"type": "boolean", "nullable": true, "default": false},
-            "truncation_direction": {"type": "string", "nullable": true, "enum": ["Right", "right", "Left", "left"]},
-            "prompt_name": {"type": "string", "nullable": true, "description": "no model has prompts: any value is 422"}
+            "truncation_direction": {"type": "string", "nullable": true, "enum": ["Right", "right", null], "description": "only Right (TEI's Left is refused: 422)"},
+            "prompt_name": {"type": "string", "nullable": true, "enum": [null], "description": "the model's prompt names (no model has prompts yet: any name is 422)"}
           }}}}},
         "responses": {
           "200": {"description": "one vector per input", "content": {"application/json": {"schema": {
@@ -125,8 +125,8 @@ const char* const kOpenApi = R"JSON({
           "properties": {
             "input": {"$ref": "#/components/schemas/Inputs"},
             "model": {"type": "string", "nullable": true},
-            "encoding_format": {"type": "string", "nullable": true, "enum": ["float", "base64"], "default": "float"},
-            "dimensions": {"type": "integer", "nullable": true, "minimum": 1, "description": "at most the model's dim"},
+            "encoding_format": {"type": "string", "nullable": true, "enum": ["float", "base64", null], "default": "float"},
+            "dimensions": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 384, "description": "at most the model's dim"},
             "user": {"type": "string", "nullable": true}
           }}}}},
         "responses": {
@@ -189,7 +189,7 @@ const char* const kOpenApi = R"JSON({
             "query": {"type": "string"},
             "queries": {"type": "array", "minItems": 1, "maxItems": 32, "items": {"type": "string"}},
             "k": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 1000, "default": 10},
-            "mode": {"type": "string", "nullable": true, "enum": ["dense", "bm25", "hybrid"], "default": "dense"},
+            "mode": {"type": "string", "nullable": true, "enum": ["dense", "bm25", "hybrid", null], "default": "dense"},
             "rerank": {"type": "boolean", "nullable": true},
             "candidates": {"type": "integer", "nullable": true, "minimum": 1, "maximum": 1000},
             "return_text": {"type": "boolean", "nullable": true, "default": false},
@@ -229,7 +229,7 @@ const char* const kOpenApi = R"JSON({
             "type": "object", "required": ["ids"], "properties": {
               "ids": {"type": "array", "items": {"type": "integer", "minimum": 0}}}}}}},
           "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"},
-          "413": {"$ref": "#/components/responses/Error"}, "422": {"$ref": "#/components/responses/Error"},
+          "409": {"$ref": "#/components/responses/Error"}, "413": {"$ref": "#/components/responses/Error"}, "422": {"$ref": "#/components/responses/Error"},
           "424": {"$ref": "#/components/responses/Error"}, "429": {"$ref": "#/components/responses/Error"},
           "500": {"$ref": "#/components/responses/Error"}
         }
@@ -288,7 +288,7 @@ const char* const kOpenApi = R"JSON({
     "schemas": {
       "Error": {"type": "object", "required": ["error", "error_type"], "properties": {
         "error": {"type": "string"},
-        "error_type": {"type": "string", "enum": ["Validation", "Tokenizer", "Unauthorized", "NotFound",
+        "error_type": {"type": "string", "enum": ["Validation", "Tokenizer", "Unauthorized", "NotFound", "Conflict",
                                                   "Unavailable", "Overloaded", "Backend"]}}},
       "Inputs": {"oneOf": [{"type": "string"},
                            {"type": "array", "minItems": 1, "maxItems": 32, "items": {"type": "string"}}]},

@@ -188,7 +188,9 @@ std::string base64_floats(const float* v, size_t n) {
   return out;
 }
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+// As the engine's score activation computes it (in double), so that the scores equal
+// `bertrank rerank --activation sigmoid` bit for bit.
+float sigmoid(float x) { return float(1.0 / (1.0 + std::exp(-double(x)))); }
 
 const char* precision_name(bertrank_precision p) {
   switch (p) {
@@ -300,6 +302,17 @@ struct Service::Impl {
     };
     replace_all("\"maxItems\": 32", "\"maxItems\": " + std::to_string(cfg.max_client_batch_size));
     replace_all("\"maximum\": 1000", "\"maximum\": " + std::to_string(cfg.max_search_k));
+    if (encoder) replace_all("\"maximum\": 384", "\"maximum\": " + std::to_string(encoder->info().dim));
+    // Without --api-key no route needs a key: the document must not say they do (clients and
+    // schemathesis take "security" at its word).
+    if (cfg.api_key.empty()) {
+      nlohmann::json j = nlohmann::json::parse(doc);
+      j.erase("security");
+      for (auto& path : j["paths"])
+        for (auto& op : path)
+          if (op.is_object()) op.erase("security");  // path items also hold "parameters" arrays
+      doc = j.dump(2);
+    }
     return doc;
   }
 
@@ -680,6 +693,8 @@ struct Service::Impl {
     std::vector<int64_t> ids;
     try {
       ids = st.add(add, ep);
+    } catch (const DocumentConflict& e) {
+      fail(409, "Conflict", e.what());
     } catch (const std::invalid_argument& e) {
       invalid(e.what());
     } catch (const Error& e) {

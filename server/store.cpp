@@ -197,8 +197,8 @@ void fsync_dir_of(const std::string& path) {
   ::close(fd);
 }
 
-std::invalid_argument already_present(size_t i, int64_t id) {
-  return std::invalid_argument("documents[" + std::to_string(i) + "]: id " + std::to_string(id) +
+DocumentConflict already_present(size_t i, int64_t id) {
+  return DocumentConflict("documents[" + std::to_string(i) + "]: id " + std::to_string(id) +
                                " is already in the index");
 }
 

@@ -84,6 +84,13 @@ float direct_logit(const std::string& q, const std::string& d) {
   return reranker()->score(q, std::vector<std::string>{d})[0];
 }
 
+// The engine's own sigmoid score (what `bertrank rerank --activation sigmoid` prints).
+float direct_sigmoid(const std::string& q, const std::string& d) {
+  bertrank_score_params p = bertrank_score_default_params();
+  p.activation = BERTRANK_ACTIVATION_SIGMOID;
+  return reranker()->score(q, std::vector<std::string>{d}, p)[0];
+}
+
 std::vector<float> floats_of(const json& a) {
   std::vector<float> v;
   for (const json& x : a) v.push_back(x.get<float>());
@@ -118,7 +125,6 @@ std::string long_text(size_t words) {
   return t;
 }
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
@@ -283,7 +289,7 @@ TEST(ServiceRerank, SortedSigmoidScoresOrRawLogits) {
   for (size_t i = 0; i < 3; ++i) {
     const size_t idx = j[i]["index"];
     EXPECT_EQ(j[i]["text"], texts[idx]);
-    EXPECT_EQ(j[i]["score"].get<float>(), sigmoid(direct_logit(q, texts[idx])));
+    EXPECT_EQ(j[i]["score"].get<float>(), direct_sigmoid(q, texts[idx]));
     if (i) {
       EXPECT_GE(j[i - 1]["score"].get<float>(), j[i]["score"].get<float>());
     }
@@ -399,7 +405,7 @@ TEST(ServiceCohere, RerankTopNDocumentsAndUsage) {
   ASSERT_EQ(j["results"].size(), 2u);
   EXPECT_EQ(j["results"][0]["index"], 1);
   EXPECT_EQ(j["results"][0]["document"]["text"], "Paris is the capital of France.");
-  const float want = sigmoid(direct_logit(q, "Paris is the capital of France."));
+  const float want = direct_sigmoid(q, "Paris is the capital of France.");
   EXPECT_EQ(j["results"][0]["relevance_score"].get<float>(), want);
   EXPECT_GE(j["results"][0]["relevance_score"].get<float>(), j["results"][1]["relevance_score"].get<float>());
   EXPECT_GT(j["usage"]["total_tokens"].get<size_t>(), 10u);
@@ -688,7 +694,10 @@ TEST(ServiceDocuments, AddGetSearchDelete) {
     EXPECT_TRUE(body_of(call(s, "GET", "/documents/10"))["meta"].is_null());
     EXPECT_EQ(call(s, "GET", "/documents/999").status, 404);
     EXPECT_EQ(call(s, "GET", "/documents/abc").status, 422);
-    EXPECT_EQ(call(s, "POST", "/documents", json{{"documents", {{{"id", 10}, {"text", "dup"}}}}}.dump()).status, 422);
+    // An id already in the index is a conflict (409); the same id twice in one request is invalid (422).
+    EXPECT_EQ(call(s, "POST", "/documents", json{{"documents", {{{"id", 10}, {"text", "dup"}}}}}.dump()).status, 409);
+    EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": [{"id": 77, "text": "a"}, {"id": 77, "text": "b"}]})").status,
+              422);
     EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": [{"id": -1, "text": "x"}]})").status, 422);
     EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": [{"text": 3}]})").status, 422);
     EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": []})").status, 422);

@@ -206,7 +206,7 @@ def test_documents_add_get_delete(port):
     status, _ = get(port, "/documents/101")
     assert status == 404
     status, r = post(port, "/documents", {"documents": [{"id": 100, "text": "duplicate"}]})
-    assert status == 422 and "100" in r["error"]
+    assert status == 409 and "100" in r["error"]
 
 
 # ---- Metrics and the OpenAPI document ----------------------------------------------------------
