@@ -13,7 +13,7 @@
 # cmake/BertrankLayers.cmake), so nothing is compiled twice. Target names avoid the `bertrank`
 # executable and `bertrank_core`; OUTPUT_NAME is bertrank.
 #
-# -DBERTRANK_STATIC_CLI=ON adds `bertrank-static` (build/bertrank-static): the CLI linked with
+# -DBERTRANK_STATIC_CLI=ON adds `bertrank-static` (build/bertrank-static): the CLI (`serve` included) linked with
 # -static (glibc, libstdc++, libgomp, utf8proc all inside), for machines with nothing installed.
 include(GNUInstallDirs)
 bertrank_layer_objects(BERTRANK_ENGINE_OBJECTS)
@@ -147,13 +147,15 @@ if(BERTRANK_STATIC_CLI)
     message(FATAL_ERROR "BERTRANK_STATIC_CLI needs libutf8proc.a (Debian: libutf8proc-dev)")
   endif()
   find_package(CLI11 REQUIRED)  # tools/ finds it, but imported targets are per directory
-  # The `bertrank` target's own object files (tools/, compiled once) and the layers', plus
-  # utf8proc.o, linked statically; the CLI's other link libraries (CLI11) are header-only.
+  # The `bertrank` target's own object files (tools/, compiled once), the server's and the
+  # layers', plus utf8proc.o, linked statically; the CLI's other link libraries (CLI11) are
+  # header-only. (Linking bertrank_server as a library would drag in OpenMP::OpenMP_CXX, i.e.
+  # libgomp.so by path, through its bertrank_api dependency.)
   get_target_property(_cli_libs bertrank LINK_LIBRARIES)
-  list(REMOVE_ITEM _cli_libs bertrank_core bertrank_static bertrank_shared ${BERTRANK_ENGINE_LAYERS})
-  add_executable(bertrank-static $<TARGET_OBJECTS:bertrank> ${BERTRANK_ENGINE_OBJECTS}
-                 ${BERTRANK_UTF8PROC_OBJECTS})
-  add_dependencies(bertrank-static bertrank ${BERTRANK_ENGINE_LAYERS})
+  list(REMOVE_ITEM _cli_libs bertrank_core bertrank_static bertrank_shared bertrank_server ${BERTRANK_ENGINE_LAYERS})
+  add_executable(bertrank-static $<TARGET_OBJECTS:bertrank> $<TARGET_OBJECTS:bertrank_server>
+                 ${BERTRANK_ENGINE_OBJECTS} ${BERTRANK_UTF8PROC_OBJECTS})
+  add_dependencies(bertrank-static bertrank bertrank_server ${BERTRANK_ENGINE_LAYERS})
   target_link_libraries(bertrank-static PRIVATE ${_cli_libs})
   # -static: glibc, libstdc++, libgcc and libgomp all inside; no PIE, no interpreter.
   # (OpenMP::OpenMP_CXX names libgomp.so by path, so the flag is given instead: with -static,
