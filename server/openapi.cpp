@@ -11,7 +11,7 @@ const char* const kOpenApi = R"JSON({
   "openapi": "3.0.3",
   "info": {
     "title": "bertrank serve",
-    "version": "0.4.0",
+    "version": "0.5.0",
     "description": "Embeddings, reranking and search on CPUs. TEI-compatible (/embed, /rerank, /tokenize, /health, /info), OpenAI-compatible (/v1/embeddings), Cohere/Jina-compatible (/v1/rerank). Every error is {\"error\", \"error_type\"}."
   },
   "security": [{"bearerAuth": []}],

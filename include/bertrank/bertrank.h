@@ -67,9 +67,9 @@ extern "C" {
 #endif
 
 #define BERTRANK_VERSION_MAJOR 0
-#define BERTRANK_VERSION_MINOR 4
+#define BERTRANK_VERSION_MINOR 5
 #define BERTRANK_VERSION_PATCH 0
-#define BERTRANK_VERSION_STRING "0.4.0"
+#define BERTRANK_VERSION_STRING "0.5.0"
 
 /* A text length meaning "up to the terminating NUL". */
 #define BERTRANK_NUL_TERMINATED ((size_t)-1)
@@ -106,7 +106,7 @@ BERTRANK_API const char* bertrank_status_string(bertrank_status status);
 
 /* ---- Library ---------------------------------------------------------------------------- */
 
-/* "0.4.0": the version of the library linked (compare with BERTRANK_VERSION_STRING). */
+/* "0.5.0": the version of the library linked (compare with BERTRANK_VERSION_STRING). */
 BERTRANK_API const char* bertrank_version(void);
 BERTRANK_API int bertrank_version_number(void); /* major * 10000 + minor * 100 + patch */
 /* The kernel instruction set in use: "ref", "avx2" or "avx512" (BERTRANK_ISA forces one). */
