@@ -67,8 +67,10 @@ BatchResult Batcher::submit(BatchJob job) {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return BatchResult{false, "the service is shutting down", {}};
     queue_.push_back(&p);
+    // Notified under the lock: once it is released the worker may finish this job and the
+    // destructor destroy cv_ while this thread would still be inside notify_one (found by TSan).
+    cv_.notify_one();
   }
-  cv_.notify_one();
   return f.get();
 }
 
