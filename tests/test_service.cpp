@@ -20,6 +20,7 @@
 #include "server/batcher.h"
 #include "server/service.h"
 #include "tests/test_paths.h"
+#include "tests/test_util.h"
 
 using bertrank::Model;
 using bertrank::server::BatchEngine;
@@ -95,28 +96,6 @@ std::vector<float> floats_of(const json& a) {
   std::vector<float> v;
   for (const json& x : a) v.push_back(x.get<float>());
   return v;
-}
-
-std::vector<uint8_t> base64_decode(const std::string& s) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::vector<uint8_t> out;
-  EXPECT_EQ(s.size() % 4, 0u);
-  for (size_t i = 0; i + 3 < s.size(); i += 4) {
-    int v[4];
-    for (int k = 0; k < 4; ++k) v[k] = s[i + size_t(k)] == '=' ? 0 : val(s[i + size_t(k)]);
-    const uint32_t x = uint32_t(v[0]) << 18 | uint32_t(v[1]) << 12 | uint32_t(v[2]) << 6 | uint32_t(v[3]);
-    out.push_back(uint8_t(x >> 16));
-    if (s[i + 2] != '=') out.push_back(uint8_t(x >> 8));
-    if (s[i + 3] != '=') out.push_back(uint8_t(x));
-  }
-  return out;
 }
 
 std::string long_text(size_t words) {
@@ -363,13 +342,13 @@ TEST(ServiceOpenAI, FloatBase64DimensionsAndUsage) {
 
   const HttpResponse b = call(s, "POST", "/v1/embeddings", json{{"input", in[0]}, {"encoding_format", "base64"}}.dump());
   ASSERT_EQ(b.status, 200) << b.body;
-  const std::vector<uint8_t> bytes = base64_decode(body_of(b)["data"][0]["embedding"]);
+  const std::string bytes = bertrank::test::base64_decode(body_of(b)["data"][0]["embedding"]);
   const std::vector<float> want = direct_embed(in[0]);
   ASSERT_EQ(bytes.size(), want.size() * 4);
   for (size_t i = 0; i < want.size(); ++i) {  // little-endian float32
     uint32_t u;
     std::memcpy(&u, &want[i], 4);
-    for (int k = 0; k < 4; ++k) ASSERT_EQ(bytes[4 * i + size_t(k)], uint8_t(u >> (8 * k))) << i;
+    for (int k = 0; k < 4; ++k) ASSERT_EQ(uint8_t(bytes[4 * i + size_t(k)]), uint8_t(u >> (8 * k))) << i;
   }
 
   const HttpResponse d = call(s, "POST", "/v1/embeddings", json{{"input", in[0]}, {"dimensions", 16}}.dump());

@@ -12,6 +12,7 @@
 
 #include "retrieval/smart.h"
 #include "tests/test_paths.h"
+#include "tests/test_util.h"
 #include "tokenizer/load.h"
 
 using namespace bertrank;
@@ -20,31 +21,6 @@ using nlohmann::json;
 namespace {
 
 std::string model_dir() { return test::weights_dir() + "/hf/all-MiniLM-L6-v2"; }
-
-std::string base64_decode(const std::string& in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  int bits = 0;
-  uint32_t acc = 0;
-  for (char c : in) {
-    const int v = val(c);
-    if (v < 0) continue;  // '=' padding
-    acc = ((acc << 6) | uint32_t(v)) & 0xFFFFFFu;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(char((acc >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
 
 // FNV-1a 64 over the little-endian int32 sequence: ids, type ids, then (start, end) per token.
 std::string encoding_hash(const tokenizer::Encoding& e) {
@@ -110,12 +86,12 @@ TEST(TokenizerGolden, HardCases) {
   for (const json& c : fixture().cases) {
     if (c["kind"] != "hard") continue;
     ++n;
-    const std::string text = c.contains("bytes_b64") ? base64_decode(c["bytes_b64"].get<std::string>())
+    const std::string text = c.contains("bytes_b64") ? test::base64_decode(c["bytes_b64"].get<std::string>())
                                                      : c["text"].get<std::string>();
     tokenizer::EncodeOptions opt;
     opt.max_length = c.value("max_length", 0);
     const bool pair = c.contains("text_b") || c.contains("bytes_b64_b");
-    const std::string text_b = c.contains("bytes_b64_b") ? base64_decode(c["bytes_b64_b"].get<std::string>())
+    const std::string text_b = c.contains("bytes_b64_b") ? test::base64_decode(c["bytes_b64_b"].get<std::string>())
                                : c.contains("text_b")     ? c["text_b"].get<std::string>()
                                                           : std::string();
     const tokenizer::Encoding e = pair ? tok()->encode_pair(text, text_b, opt) : tok()->encode(text, opt);
