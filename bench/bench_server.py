@@ -10,7 +10,8 @@ Engines (each started on a free loopback port, stopped with SIGTERM at the end o
   bertrank          build/bertrank serve -m all-MiniLM-L6-v2.brm --reranker ms-marco-MiniLM-L-12-v2.brm
                     -i <Cranfield index> -t T    (routes /v1/embeddings, /v1/rerank)
   infinity-torch    infinity_emb v2 --engine torch  on weights/hf/<model> (routes /embeddings, /rerank)
-  infinity-onnx     infinity_emb v2 --engine optimum (ONNX Runtime; exported from the same folders)
+  infinity-onnx     infinity_emb v2 --engine optimum (ONNX Runtime) on the same folders with an
+                    optimum-cli ONNX export beside them
   llama.cpp         python -m llama_cpp.server on the f32 GGUF conversion (/v1/embeddings; it has
                     no rerank route)
 Workloads, each at concurrency 1, 8, 32 (one persistent connection per client, fixed bodies):
@@ -222,6 +223,21 @@ class Conn:
             self.sock = None
 
     def request(self, raw):
+        """(status, body). A reused connection that the server had closed while it was idle
+        (uvicorn closes idle keep-alive connections after 5 s) is opened again once, as
+        HTTP clients do; self.reopened counts those."""
+        reused = self.sock is not None
+        try:
+            return self._request(raw)
+        except (ConnectionError, BrokenPipeError) as e:
+            if not reused or getattr(e, "got_bytes", False):
+                raise
+            self.reopened += 1
+            return self._request(raw)
+
+    reopened = 0
+
+    def _request(self, raw):
         if self.sock is None:
             s = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -241,7 +257,9 @@ class Conn:
         while b"\r\n\r\n" not in buf:
             chunk = self.sock.recv(65536)
             if not chunk:
-                raise ConnectionError("connection closed before the response headers")
+                e = ConnectionError("connection closed before the response headers")
+                e.got_bytes = bool(buf)
+                raise e
             buf += chunk
         head, _, buf = buf.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
@@ -314,6 +332,7 @@ def run_cell(port, raws, concurrency, duration, server_pid, keepalive=True):
     """Each client: one unrecorded request, then requests until the deadline; returns the figures."""
     lat = [[] for _ in range(concurrency)]
     errors = [[] for _ in range(concurrency)]
+    reopened = [0] * concurrency
     start = threading.Barrier(concurrency + 1)
     deadline = [0.0]
 
@@ -338,6 +357,7 @@ def run_cell(port, raws, concurrency, duration, server_pid, keepalive=True):
             lat[c].append(time.perf_counter() - t0)
             if status != 200:
                 errors[c].append("%d %s" % (status, body[:200]))
+        reopened[c] = conn.reopened
         conn.close()
 
     threads = [threading.Thread(target=client, args=(c,), daemon=True) for c in range(concurrency)]
@@ -357,7 +377,7 @@ def run_cell(port, raws, concurrency, duration, server_pid, keepalive=True):
     return {"n": len(all_lat), "wall_s": wall, "rps": len(all_lat) / wall,
             "p50_ms": 1e3 * pct(all_lat, 50), "p99_ms": 1e3 * pct(all_lat, 99),
             "client_cpu_pct": 100 * cpu / wall, "server_cpu_pct": 100 * scpu / wall,
-            "errors": len(errs), "first_error": errs[0] if errs else ""}
+            "errors": len(errs), "first_error": errs[0] if errs else "", "reopened": sum(reopened)}
 
 
 # ---- engines ----------------------------------------------------------------------------------
@@ -487,12 +507,20 @@ class Infinity(Engine):
         self.engine = engine
         self.name = "infinity-" + {"torch": "torch", "optimum": "onnx"}[engine]
 
+    def env(self):
+        return dict(super().env(), INFINITY_ANONYMOUS_USAGE_STATS="0", DO_NOT_TRACK="1")
+
     def command(self):
         venv = os.path.join(self.args.peers, "infinity-venv")
+        # optimum: the same folders with an ONNX export beside the weights (make_serve_peers.sh)
+        models = os.path.join(self.args.peers, "onnx") if self.engine == "optimum" else \
+            os.path.join(REPO, "weights", "hf")
         return [os.path.join(venv, "bin", "infinity_emb"), "v2",
-                "--model-id", os.path.join(REPO, "weights", "hf", BI), "--served-model-name", BI,
-                "--model-id", os.path.join(REPO, "weights", "hf", CE), "--served-model-name", CE,
-                "--engine", self.engine, "--device", "cpu", "--batch-size", "32",
+                "--model-id", os.path.join(models, BI), "--served-model-name", BI,
+                "--model-id", os.path.join(models, CE), "--served-model-name", CE,
+                "--engine", self.engine, "--device", "cpu", "--dtype", "float32", "--batch-size", "32",
+                # no result cache (it would answer repeated bodies from SQLite); no access log
+                "--no-vector-disk-cache", "--log-level", "warning",
                 "--host", "127.0.0.1", "--port", str(self.port)]
 
 

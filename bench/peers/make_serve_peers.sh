@@ -6,7 +6,7 @@
 # were made from. Everything lives OUTSIDE the repository; nothing of it is committed.
 # Idempotent: a second run only checks what is there.
 #
-#   bench/peers/make_serve_peers.sh [infinity|llama|gguf]...   # default: all three, in order
+#   bench/peers/make_serve_peers.sh [infinity|llama|gguf|onnx]...   # default: all, in order
 #     -> ${BERTRANK_SERVE_PEERS:-~/.cache/bertrank/serve-peers}
 # (infinity and llama are independent: running them as two processes at once saves time.)
 #
@@ -15,7 +15,9 @@
 #                   optimum]; also the GGUF converter's interpreter (it needs torch + transformers)
 #   llama-venv      llama-cpp-python[server] built with CMAKE_ARGS for a native CPU build (the
 #                   compile of llama.cpp takes 10+ minutes on 2 cores), gguf
-# and gguf/: all-MiniLM-L6-v2-f32.gguf, ms-marco-MiniLM-L-12-v2-f32.gguf (when convertible).
+# and gguf/: all-MiniLM-L6-v2-f32.gguf, ms-marco-MiniLM-L-12-v2-f32.gguf (when convertible);
+# onnx/<model>/: the HF folder's files (symlinks) + model.onnx exported by optimum-cli, because
+# infinity's optimum engine wants an .onnx file in the model folder (it does not export).
 # Each step logs to $root/logs/ and writes its outcome to $root/status/STEP; a failed step does not
 # stop the others. bench_server.py prints these outcomes next to its results.
 #
@@ -33,8 +35,8 @@ jobs=${BERTRANK_PEERS_JOBS:-2}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(infinity llama gguf)
-mkdir -p "$root/logs" "$root/gguf" "$root/src" "$root/status"
+[ ${#steps[@]} -gt 0 ] || steps=(infinity llama gguf onnx)
+mkdir -p "$root/logs" "$root/gguf" "$root/onnx" "$root/src" "$root/status"
 status=
 note() { echo "serve-peers: $*"; echo "$*" >> "$status"; }
 begin() { status="$root/status/$1"; : > "$status"; }
@@ -121,10 +123,37 @@ step_gguf() {
   done
 }
 
+# --- ONNX folders for infinity's optimum engine ----------------------------------------------
+step_onnx() {
+  begin onnx
+  local m task out log f
+  for m in all-MiniLM-L6-v2:feature-extraction ms-marco-MiniLM-L-12-v2:text-classification; do
+    task=${m#*:}
+    m=${m%%:*}
+    out="$root/onnx/$m"
+    log="$root/logs/onnx-$m.log"
+    if [ ! -s "$out/model.onnx" ]; then
+      rm -rf "$out.tmp"
+      if ! "$inf/bin/optimum-cli" export onnx --model "$repo/weights/hf/$m" --task "$task" "$out.tmp" \
+           > "$log" 2>&1; then
+        note "onnx $m: FAILED, see $log ($(tail -n 1 "$log"))"
+        continue
+      fi
+      rm -rf "$out"
+      mv "$out.tmp" "$out"
+    fi
+    # the sentence-transformers files (pooling) the export does not write
+    for f in "$repo/weights/hf/$m"/*; do
+      [ -e "$out/$(basename "$f")" ] || ln -s "$(readlink -f "$f")" "$out/$(basename "$f")"
+    done
+    note "onnx $m: ok ($out)"
+  done
+}
+
 for s in "${steps[@]}"; do
   case $s in
-    infinity|llama|gguf) "step_$s" ;;
-    *) echo "make_serve_peers.sh: unknown step '$s' (infinity, llama, gguf)" >&2; exit 2 ;;
+    infinity|llama|gguf|onnx) "step_$s" ;;
+    *) echo "make_serve_peers.sh: unknown step '$s' (infinity, llama, gguf, onnx)" >&2; exit 2 ;;
   esac
 done
 cat "$root"/status/* 2>/dev/null
