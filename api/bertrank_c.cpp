@@ -11,6 +11,7 @@
 #include <omp.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -288,7 +289,9 @@ model::EmbedOptions embed_options(const bertrank_embed_params& p) {
   if (p.max_length < 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "max_length must be >= 0");
   if (p.num_threads < 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "num_threads must be >= 0");
   if (p.max_batch_tokens <= 0) fail(BERTRANK_ERR_INVALID_ARGUMENT, "max_batch_tokens must be > 0");
+  if (p.normalize < -1 || p.normalize > 1) fail(BERTRANK_ERR_INVALID_ARGUMENT, "normalize must be -1, 0 or 1");
   model::EmbedOptions o;
+  o.normalize = p.normalize;
   o.max_length = p.max_length;
   o.num_threads = p.num_threads;
   o.max_batch_tokens = p.max_batch_tokens;
@@ -480,6 +483,7 @@ bertrank_embed_params bertrank_embed_default_params(void) {
   bertrank_embed_params p;
   std::memset(&p, 0, sizeof p);
   p.max_batch_tokens = model::EmbedOptions{}.max_batch_tokens;
+  p.normalize = -1;
   return p;
 }
 
@@ -603,6 +607,20 @@ bertrank_status bertrank_tokenize(const bertrank_tokenizer* t, const char* text,
         offsets[2 * i + 1] = e.offsets[i].end;
       }
     }
+  });
+}
+
+bertrank_status bertrank_tokenizer_id_to_token(const bertrank_tokenizer* t, int32_t id, const char** out_token,
+                                               size_t* out_len) {
+  return guard("bertrank_tokenizer_id_to_token", [&] {
+    const Pin<const bertrank_tokenizer> pt(t, Kind::tokenizer, "tokenizer");
+    need(out_token, "out_token");
+    if (id < 0 || size_t(id) >= pt->tok->vocab_size())
+      fail(BERTRANK_ERR_INVALID_ARGUMENT, "id " + std::to_string(id) + " is outside the vocabulary of " +
+                                              std::to_string(pt->tok->vocab_size()) + " tokens");
+    const std::string& tok = pt->tok->id_to_token(id);
+    *out_token = tok.c_str();
+    if (out_len) *out_len = tok.size();
   });
 }
 
@@ -777,6 +795,22 @@ bertrank_status bertrank_index_document(const bertrank_index* x, int64_t id, con
     if (text) *text = d->text.c_str();
     if (text_len) *text_len = d->text.size();
     if (meta) *meta = d->meta.c_str();
+  });
+}
+
+bertrank_status bertrank_index_ids(const bertrank_index* x, int64_t* out, size_t capacity, size_t* out_n) {
+  return guard("bertrank_index_ids", [&] {
+    const ConstIndexPin px(x, Kind::index, "index");
+    need(out_n, "out_n");
+    const retrieval::Index& idx = *px->idx;
+    *out_n = idx.size();
+    need_capacity(capacity, idx.size(), "out");
+    if (idx.size() == 0) return;
+    need(out, "out");
+    if (!idx.vectors()) fail(BERTRANK_ERR_INTERNAL, "index has documents but no vectors");
+    std::vector<int64_t> ids = idx.vectors()->ids();
+    std::sort(ids.begin(), ids.end());
+    std::copy(ids.begin(), ids.end(), out);
   });
 }
 

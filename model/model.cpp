@@ -149,6 +149,7 @@ void BiEncoder::embed_encodings(const std::vector<tokenizer::Encoding>& enc, flo
   const BertEncoder& encoder = model_->encoder();
   const HeadConfig& head = model_->head();
   const int H = dim();
+  const bool normalize = opt.normalize < 0 ? head.normalize : opt.normalize != 0;
   encoder.forward_batches(enc, size_t(std::max(opt.max_batch_tokens, 1)),
                           [&](const size_t* index, size_t count, const int32_t* offsets, const float* hidden) {
     for (size_t s = 0; s < count; ++s) {
@@ -160,7 +161,7 @@ void BiEncoder::embed_encodings(const std::vector<tokenizer::Encoding>& enc, flo
         case Pooling::max: k.pool_max(rows, H, x, H, o); break;
         case Pooling::cls: std::copy(x, x + H, o); break;
       }
-      if (head.normalize) k.l2_normalize(size_t(H), o);
+      if (normalize) k.l2_normalize(size_t(H), o);
     }
   });
 }

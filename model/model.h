@@ -76,6 +76,7 @@ struct EmbedOptions {
   int max_length = 0;           // tokens incl. the special tokens; 0: the model's max_seq_length
   int num_threads = 0;          // OpenMP threads for this call; 0: the current default
   int max_batch_tokens = 8192;  // tokens per forward pass (memory bound; never changes results)
+  int normalize = -1;           // -1: the head's setting; 0: raw pooled vector; 1: L2-normalised
 };
 
 struct EmbedInfo {

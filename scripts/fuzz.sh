@@ -4,14 +4,14 @@
 # time. Exits non-zero on any build error, failed replay or finding (crash, sanitizer report,
 # broken invariant, leak, timeout, out-of-memory); findings are kept in <build>/findings/<target>/.
 #   FUZZ_SECONDS   seconds per target (default 25)
-#   FUZZ_TARGETS   targets to fuzz (default: model safetensors index tokenizer docs)
+#   FUZZ_TARGETS   targets to fuzz (default: model safetensors index tokenizer docs http)
 #   FUZZ_BUILD_DIR build directory (default: build-fuzz)
 #   FUZZ_ARGS      extra libFuzzer arguments
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 secs=${FUZZ_SECONDS:-25}
-targets=${FUZZ_TARGETS:-model safetensors index tokenizer docs}
+targets=${FUZZ_TARGETS:-model safetensors index tokenizer docs http}
 jobs=$(nproc)
 
 command -v clang++ >/dev/null || { echo "fuzz: clang++ not found (apt-get install clang libclang-rt-dev)" >&2; exit 1; }

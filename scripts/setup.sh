@@ -15,7 +15,8 @@ source scripts/lib.sh
 build=${BUILD_DIR:-build}
 
 pkgs=(build-essential cmake pkg-config libgtest-dev libbenchmark-dev libutf8proc-dev
-      nlohmann-json3-dev libcli11-dev libopenblas-dev libxsimd-dev python3 python3-pip unzip)
+      nlohmann-json3-dev libcli11-dev libopenblas-dev libxsimd-dev python3 python3-pip python3-venv unzip
+      curl nginx-light)  # curl, nginx: the server tests (tests/server/)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -74,3 +75,9 @@ test -x "$build/bertrank" || { echo "setup: the build made no $build/bertrank" >
 # the CLI, so after the build; each step skips what is already there).
 bash weights/fetch_rerankers.sh
 bash weights/convert_models.sh "$build/bertrank"
+
+# The server tests' Python tools (openai, schemathesis, pytest; tests/server/make_venv.sh).
+# Without network the server tests skip.
+case "$build" in /*) venv_dir="$build/server-venv" ;; *) venv_dir="$root/$build/server-venv" ;; esac
+bash tests/server/make_venv.sh "$venv_dir" ||
+  echo "setup: the server test venv could not be made (PyPI unreachable?); the server tests will skip" >&2

@@ -17,6 +17,12 @@
 //   buffers more than max_header_bytes + max_body_bytes (+ chunk framing). Bytes after a complete
 //   request stay buffered for the next one (pipelining): call reset_for_next() and feed(nullptr, 0).
 //   Header names are lower-cased; values trimmed of surrounding blanks.
+//   Details: lines end in CRLF or a bare LF (either, everywhere); empty lines before a request
+//   line are skipped; the target starts with '/' ("*" only for OPTIONS; absolute-form is 400);
+//   obs-fold is 400; Content-Length is digits only, repeated values must agree (else 400), a
+//   value over max_body_bytes is 413 at once, before any of the body is read; Content-Length
+//   together with Transfer-Encoding is 400 (request smuggling); chunk extensions are ignored
+//   and trailers skipped (they count against max_header_bytes); no framing means no body.
 //
 //   HttpServer: listen() binds host:port (port 0: an ephemeral port, see port()) with SO_REUSEADDR;
 //   run() accepts until stop() and answers each request by calling the handler (from the
@@ -26,7 +32,10 @@
 //   idle_timeout_ms without a request, and a request that stalls longer than read_timeout_ms
 //   between bytes is answered 408 and closed. stop() (from any thread, not from a signal handler)
 //   stops accepting, lets in-flight requests finish and be answered (their connections then
-//   close), and makes run() return once every connection thread has ended.
+//   close), and makes run() return once every connection thread has ended. Idle keep-alive
+//   connections are closed at stop() at once. Errors the transport answers itself (parse
+//   errors, 408, 500, 503) carry {"error": "<message>", "error_type": "<kind>"} and close the
+//   connection. One run() per server.
 #pragma once
 
 #include <cstddef>
@@ -70,7 +79,8 @@ struct HttpLimits {
   size_t max_header_bytes = 16 * 1024;      // request line + headers
   size_t max_body_bytes = 2 * 1024 * 1024;  // TEI's default payload limit: 2 MB
   int read_timeout_ms = 10000;              // longest wait for the next byte inside a request
-  int idle_timeout_ms = 5000;               // keep-alive: longest wait for a next request
+                                            // (also for a send to make progress); > 0
+  int idle_timeout_ms = 5000;               // keep-alive: longest wait for a next request; > 0
   size_t max_connections = 512;
 };
 
@@ -88,6 +98,9 @@ class HttpParser {
   bool wants_continue() const;
   void reset_for_next();  // keeps bytes already received past the last request
   bool started() const;   // some bytes of a next request have arrived
+  // Bytes received but not yet parsed: after need_more, less than max_header_bytes (an
+  // unfinished line); after done, what was fed past the request (pipelining).
+  size_t buffered() const;
 
  private:
   struct Impl;
@@ -108,6 +121,10 @@ class HttpServer {
   void run();        // blocks until stop() and every connection has ended
   void stop();
   size_t open_connections() const;
+  // Called (from connection threads, or the accept loop for 503) with the status of every
+  // response the transport makes itself: parse errors, 408, 500 for a handler exception, 503.
+  // Set it before run(); it must be thread-safe; an exception from it is ignored.
+  void set_error_observer(std::function<void(int status)> observer);
 
  private:
   struct Impl;

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "bertrank/bertrank.hpp"
 #include "server/http.h"
@@ -39,7 +40,21 @@ struct ServiceConfig {
                                           // (except GET /health)
   int num_threads = 0;                    // engine threads per call (0: process default)
   std::string model_id;                   // "model" reported by /v1/embeddings, /info
+                                          // ("": the encoder's name)
+  bool truncate_v1 = true;                // /v1/embeddings and /v1/rerank truncate inputs over
+                                          // the model's max length (OpenAI and Cohere clients
+                                          // cannot ask for it); false: 422 as /embed does
 };
+
+// Every (method, path pattern) handle() serves, e.g. {"GET", "/documents/{id}"}; the OpenAPI
+// document names exactly these.
+struct ServiceRoute {
+  const char* method;
+  const char* path;
+};
+const std::vector<ServiceRoute>& service_routes();
+// The OpenAPI 3.0.3 document served at GET /openapi.json (server/openapi.cpp).
+const std::string& service_openapi_document();
 
 class Service {
  public:

@@ -41,6 +41,10 @@ struct StoreOptions {
   size_t checkpoint_wal_bytes = 64 << 20;  // checkpoint when the log grows past this
 };
 
+// CRC-32 (IEEE 802.3, reflected, as zlib's crc32()) of n bytes, continuing from crc (0 to
+// start). The WAL's record checksum; exposed for tests.
+uint32_t store_crc32(const void* data, size_t n, uint32_t crc = 0);
+
 class DocumentStore {
  public:
   // Locks, loads and replays. encoder: the index's model (checked; used by add()).

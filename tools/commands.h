@@ -11,4 +11,5 @@ void add_index_command(CLI::App& app);
 void add_search_command(CLI::App& app);
 void add_rerank_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 }  // namespace bertrank::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   bertrank::cli::add_search_command(app);
   bertrank::cli::add_rerank_command(app);
   bertrank::cli::add_eval_command(app);
+  bertrank::cli::add_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -167,6 +167,9 @@ typedef struct bertrank_embed_params {
   int num_threads;      /* 0: process default */
   int max_length;       /* 0: the model's max_seq_length */
   int max_batch_tokens; /* tokens per forward pass (memory bound; never changes results) */
+  int normalize;        /* -1 (the default): as the model says (sentence-transformers' Normalize
+                           module); 0: the raw pooled vector; 1: L2-normalised. Other values:
+                           BERTRANK_ERR_INVALID_ARGUMENT */
 } bertrank_embed_params;
 
 BERTRANK_API bertrank_embed_params bertrank_embed_default_params(void);
@@ -231,6 +234,12 @@ BERTRANK_API bertrank_status bertrank_tokenize(const bertrank_tokenizer* tokeniz
                                                const char* text_pair, size_t pair_len, int max_length,
                                                int32_t* ids, int32_t* type_ids, int32_t* offsets,
                                                size_t capacity, size_t* out_len);
+
+/* The vocabulary entry of id ("[CLS]", "##ing"): *out_token points into the tokenizer (valid
+ * while it lives), *out_len its bytes (out_len may be NULL). BERTRANK_ERR_INVALID_ARGUMENT
+ * outside [0, vocab size). */
+BERTRANK_API bertrank_status bertrank_tokenizer_id_to_token(const bertrank_tokenizer* tokenizer, int32_t id,
+                                                            const char** out_token, size_t* out_len);
 
 /* ---- Index ------------------------------------------------------------------------------ */
 
@@ -297,6 +306,13 @@ BERTRANK_API bertrank_status bertrank_index_set_model_path(bertrank_index* index
  * freed. BERTRANK_ERR_INVALID_ARGUMENT if id is not in the index. */
 BERTRANK_API bertrank_status bertrank_index_document(const bertrank_index* index, int64_t id, const char** out_text,
                                                      size_t* out_text_len, const char** out_meta);
+
+/* The ids of the index's documents, ascending (the largest is the last). out: capacity entries;
+ * *out_n (required) receives the number of documents; if it exceeds capacity, nothing is written
+ * and BERTRANK_ERR_BUFFER_TOO_SMALL is returned (call again with capacity >= *out_n; out may be
+ * NULL when capacity is 0). */
+BERTRANK_API bertrank_status bertrank_index_ids(const bertrank_index* index, int64_t* out, size_t capacity,
+                                                size_t* out_n);
 
 /* What an index holds: what `bertrank index info` prints. */
 typedef struct bertrank_index_info {

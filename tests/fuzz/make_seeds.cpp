@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* t : {"model", "safetensors", "index", "tokenizer", "docs"}) fs::create_directories(out / t);
+  for (const char* t : {"model", "safetensors", "index", "tokenizer", "docs", "http"}) fs::create_directories(out / t);
   try {
     // model: an embedding and a cross-encoder tiny BERT.
     test::TinyModel().write((out / "model" / "tiny_embed.brm").string());
@@ -127,6 +127,22 @@ int main(int argc, char** argv) {
     write_text(out / "docs" / "smart.qry", ".I 001\n.W\nwhat similarity laws\n.I 2\n.W\nwhat are\n");
     write_text(out / "docs" / "qrels3", "1 184 2\n1 29 -1\n\n2 12 4\n");
     write_text(out / "docs" / "qrels4", "1 0 13 1\r\n1 0 14 1\r\n2 0 15 0\r\n");
+
+    // http: header limit, body limit, split seed, then requests (see fuzz_http.cpp).
+    auto http = [&](const std::string& name, uint8_t header_limit, uint8_t body_limit, const std::string& s) {
+      write_text(out / "http" / name, std::string{char(header_limit), char(body_limit), '\x5a', '\x01'} + s);
+    };
+    http("get", 255, 255, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    http("post_length", 255, 64,
+         "POST /embed HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n"
+         "{\"inputs\": \"hi\"}\n");
+    http("chunked", 255, 64,
+         "POST /v1/rerank HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"
+         "4;ext=1\r\nabcd\r\n3\r\nefg\r\n0\r\nTrailer: x\r\n\r\n");
+    http("pipelined", 60, 8,
+         "GET /a?x=1 HTTP/1.0\nConnection: keep-alive\n\nPOST /b HTTP/1.1\nContent-Length: 3\n\nabc"
+         "\r\nOPTIONS * HTTP/1.1\r\n\r\n");
+    http("over_limits", 2, 1, "POST /x HTTP/1.1\r\nContent-Length: 5\r\nX: 0123456789\r\n\r\n01234");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());
     return 1;

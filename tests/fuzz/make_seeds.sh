@@ -10,7 +10,7 @@ build=$1 out=$2
 rm -rf "$out"
 mkdir -p "$out"
 "$build/fuzz/fuzz_make_seeds" "$out"
-for t in model safetensors index tokenizer docs; do
+for t in model safetensors index tokenizer docs http; do
   find "$here/regressions/$t" -maxdepth 1 -type f ! -name '*.md' -exec cp {} "$out/$t/" \;
 done
 data=${BERTRANK_SHARED_DATA:-$here/../../../shared/data}
@@ -20,6 +20,6 @@ if [ -d "$data/ir/cranfield" ]; then
   head -n 40 "$data/ir/cranfield/cranqrel" > "$out/docs/cranqrel_head"
   head -n 40 "$data/ir/medline/MED.REL" > "$out/docs/medrel_head"
 fi
-for t in model safetensors index tokenizer docs; do
+for t in model safetensors index tokenizer docs http; do
   echo "seeds: $t: $(find "$out/$t" -type f | wc -l) files"
 done

@@ -107,12 +107,12 @@ export PATH="$stubs:$PATH" STUB_BERTRANK="$tmp/bertrank-stub"
 # sandbox NAME: a scratch tree with the scripts under test and stubbed neighbours; prints its path.
 sandbox() {
   local sb=$tmp/$1 f
-  mkdir -p "$sb/scripts" "$sb/bench/peers" "$sb/weights"
+  mkdir -p "$sb/scripts" "$sb/bench/peers" "$sb/weights" "$sb/tests/server"
   cp "$src"/scripts/*.sh "$sb/scripts/"
   cp "$src/bench/eval_table.sh" "$sb/bench/"
   cp "$src/bench/peers/run.sh" "$sb/bench/peers/"
   for f in weights/fetch_models.sh weights/fetch_rerankers.sh weights/convert_models.sh \
-           bench/peers/make_peers_venv.sh; do
+           bench/peers/make_peers_venv.sh tests/server/make_venv.sh; do
     printf '#!/bin/sh\necho "%s $*" >>"$STUB_LOG"\n' "$(basename "$f")" >"$sb/$f"
   done
   echo "$sb"
@@ -144,6 +144,7 @@ rc=$?
 check "setup.sh: a successful build exits 0 even when the filter leaves no line" [ $rc -eq 0 ]
 check "setup.sh: progress lines are filtered" lacks "$log.out" "Building CXX object"
 check "setup.sh: the binary is passed to convert_models.sh" has "$log" "convert_models.sh build/bertrank"
+check "setup.sh: the server tests' venv goes in the build dir" has "$log" "make_venv.sh $sb/build/server-venv"
 STUB_BUILD_WARN=1 run_in "$sb" "$log" bash scripts/setup.sh
 check "setup.sh: build warnings are shown" has "$log.out" "warning: stub warning"
 
