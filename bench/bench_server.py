@@ -10,8 +10,8 @@ Engines (each started on a free loopback port, stopped with SIGTERM at the end o
   bertrank          build/bertrank serve -m all-MiniLM-L6-v2.brm --reranker ms-marco-MiniLM-L-12-v2.brm
                     -i <Cranfield index> -t T    (routes /v1/embeddings, /v1/rerank)
   infinity-torch    infinity_emb v2 --engine torch  on weights/hf/<model> (routes /embeddings, /rerank)
-  infinity-onnx     infinity_emb v2 --engine optimum (ONNX Runtime) on the same folders with an
-                    optimum-cli ONNX export beside them
+  infinity-onnx     infinity_emb v2 --engine optimum (ONNX Runtime) on the bi-encoder's folder with
+                    an optimum-cli ONNX export beside it (no rerank: see Infinity.command)
   llama.cpp         python -m llama_cpp.server on the f32 GGUF conversion (/v1/embeddings; it has
                     no rerank route)
 Workloads, each at concurrency 1, 8, 32 (one persistent connection per client, fixed bodies):
@@ -28,9 +28,10 @@ c1 embed1 p50 - offline single-query p50 (<= 1 ms), bertrank / each peer at c32 
 
 The client is this process: one thread per connection, raw HTTP/1.1 over sockets (TCP_NODELAY,
 Content-Length or chunked bodies), so it spends little CPU; its own CPU time and the server's
-(/proc/PID/stat) are reported per cell, as % of one core. A cell: one unrecorded request per
-client, then requests until --duration seconds have passed (the requests in flight then finish
-and count). Peak RSS (VmHWM) of each server is read after its cells.
+(/proc/PID/stat) are reported per cell, as % of one core. A cell: every client opens its
+connection, then sends requests until --duration seconds have passed (the requests in flight then
+finish and count: a closed loop); each workload is warmed up first (2 clients, --warmup s).
+Peak RSS (VmHWM) of each server is read after its cells.
 """
 import argparse
 import ctypes
@@ -237,11 +238,14 @@ class Conn:
 
     reopened = 0
 
-    def _request(self, raw):
+    def connect(self):
         if self.sock is None:
             s = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sock = s
+
+    def _request(self, raw):
+        self.connect()
         try:
             self.sock.sendall(raw)
             status, body, close = self._read()
@@ -329,7 +333,8 @@ def proc_status(pid, key):
 
 
 def run_cell(port, raws, concurrency, duration, server_pid, keepalive=True):
-    """Each client: one unrecorded request, then requests until the deadline; returns the figures."""
+    """Each client opens its connection (keep-alive), then all send requests until the deadline;
+    the requests in flight then finish and count. Returns the figures."""
     lat = [[] for _ in range(concurrency)]
     errors = [[] for _ in range(concurrency)]
     reopened = [0] * concurrency
@@ -340,10 +345,9 @@ def run_cell(port, raws, concurrency, duration, server_pid, keepalive=True):
         conn = Conn(port, keepalive)
         i = c * 7
         try:
-            status, body = conn.request(raws[i % len(raws)])
-            if status != 200:
-                errors[c].append("%d %s" % (status, body[:200]))
-        except Exception as e:  # noqa: BLE001 - reported below
+            if keepalive:
+                conn.connect()
+        except OSError as e:
             errors[c].append(repr(e))
         start.wait()
         while time.perf_counter() < deadline[0]:
@@ -396,7 +400,7 @@ class Engine:
 
     def __init__(self, args, threads):
         self.args, self.threads, self.proc, self.port, self.log = args, threads, None, None, None
-        self.cmd = []
+        self.cmd, self.cwd = [], REPO
 
     def embed_body(self, texts):
         return {"input": texts, "model": BI}
@@ -435,7 +439,7 @@ class Engine:
         self.cmd = cmd
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=self.env(),
-                                         cwd=REPO, start_new_session=True)
+                                         cwd=self.cwd, start_new_session=True)
 
     def wait_ready(self, probe, timeout):
         t_end = time.time() + timeout
@@ -506,18 +510,26 @@ class Infinity(Engine):
         super().__init__(args, threads)
         self.engine = engine
         self.name = "infinity-" + {"torch": "torch", "optimum": "onnx"}[engine]
+        if engine == "optimum":
+            self.rerank_path = None
 
     def env(self):
         return dict(super().env(), INFINITY_ANONYMOUS_USAGE_STATS="0", DO_NOT_TRACK="1")
 
     def command(self):
         venv = os.path.join(self.args.peers, "infinity-venv")
-        # optimum: the same folders with an ONNX export beside the weights (make_serve_peers.sh)
-        models = os.path.join(self.args.peers, "onnx") if self.engine == "optimum" else \
-            os.path.join(REPO, "weights", "hf")
-        return [os.path.join(venv, "bin", "infinity_emb"), "v2",
-                "--model-id", os.path.join(models, BI), "--served-model-name", BI,
-                "--model-id", os.path.join(models, CE), "--served-model-name", CE,
+        if self.engine == "optimum":
+            # The folder with an ONNX export beside the weights (make_serve_peers.sh), as ".": infinity
+            # 0.0.78 hands optimum 2.x the .onnx path it globbed, which optimum compares with bare
+            # file names ("Could not find any ONNX files with target file name /abs/model.onnx"), so
+            # only a model in the working directory loads: the bi-encoder alone, no rerank.
+            self.cwd = os.path.join(self.args.peers, "onnx", BI)
+            models = ["--model-id", ".", "--served-model-name", BI]
+        else:
+            hf = os.path.join(REPO, "weights", "hf")
+            models = ["--model-id", os.path.join(hf, BI), "--served-model-name", BI,
+                      "--model-id", os.path.join(hf, CE), "--served-model-name", CE]
+        return [os.path.join(venv, "bin", "infinity_emb"), "v2"] + models + [
                 "--engine", self.engine, "--device", "cpu", "--dtype", "float32", "--batch-size", "32",
                 # no result cache (it would answer repeated bodies from SQLite); no access log
                 "--no-vector-disk-cache", "--log-level", "warning",
@@ -535,7 +547,7 @@ class LlamaCpp(Engine):
         return [os.path.join(venv, "bin", "python"), "-m", "llama_cpp.server",
                 "--model", os.path.join(self.args.peers, "gguf", BI + "-f32.gguf"),
                 "--embedding", "true", "--n_threads", t, "--n_threads_batch", t,
-                "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512",
+                "--n_ctx", "512", "--n_batch", "512", "--n_ubatch", "512", "--verbose", "false",
                 "--host", "127.0.0.1", "--port", str(self.port)]
 
 
@@ -595,7 +607,7 @@ def bench_engine(eng, w, a, ref):
     for name, raws in work.items():  # warm-up
         run_cell(eng.port, raws, 2, a.warmup, eng.proc.pid)
     for name, raws in work.items():
-        for c in a.concurrency:
+        for c in (a.concurrency if name == "embed1" else a.heavy_concurrency):
             r = run_cell(eng.port, raws, c, a.duration, eng.proc.pid)
             out["cells"]["%s/c%d" % (name, c)] = r
             log("  %-9s %-8s c=%-3d %8.1f req/s  p50 %8.2f ms  p99 %8.2f ms  client %4.0f%%  server %4.0f%%%s"
@@ -740,7 +752,10 @@ def main():
     ap.add_argument("--warmup", type=float, help="warm-up seconds per workload (default 3, quick 1)")
     ap.add_argument("--threads", type=int, nargs="+", default=[2], help="engine threads (default 2)")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--engines", default="bertrank,infinity-torch,infinity-onnx,llama.cpp")
+    ap.add_argument("--heavy-concurrency", type=int, nargs="+",
+                    help="concurrency of embed32 and rerank20 (default: --concurrency). At c32 a cell "
+                         "drains 32 requests of 32 documents: minutes on a slow peer or a busy machine")
+    ap.add_argument("--engines", default="bertrank,llama.cpp,infinity-onnx,infinity-torch")
     ap.add_argument("--bertrank-bin", default=os.path.join(REPO, "build", "bertrank"))
     ap.add_argument("--lib", help="libbertrank.so (default: build/lib/libbertrank.so*)")
     ap.add_argument("--peers", default=os.environ.get("BERTRANK_SERVE_PEERS", os.path.join(CACHE, "serve-peers")))
@@ -748,8 +763,11 @@ def main():
     ap.add_argument("--ready-timeout", type=float, default=900, help="seconds for a peer to start (ONNX export)")
     ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "serve.md"))
     a = ap.parse_args()
+    # SIGTERM (e.g. from timeout) unwinds like Ctrl-C, so the servers started here are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     a.duration = a.duration or (3.0 if a.quick else 12.0)
     a.warmup = a.warmup or (1.0 if a.quick else 3.0)
+    a.heavy_concurrency = a.heavy_concurrency or a.concurrency
     if not a.lib:
         libs = sorted(glob.glob(os.path.join(REPO, "build", "lib", "libbertrank.so*")), key=len)
         if not libs:
@@ -805,6 +823,14 @@ def main():
                 per["engines"][n] = {"error": str(e)}
             finally:
                 eng.stop()
+            write(a, meta, results)  # after each engine: a run cut short still leaves its results
+    write(a, meta, results)
+    log("\n".join(sum((targets(r) for r in results.values()), [])))
+    log("load average at end: " + meta["load_end"])
+    log("wrote " + a.out)
+
+
+def write(a, meta, results):
     meta["load_end"] = " ".join("%.2f" % x for x in os.getloadavg())
     b = [(t, r["engines"].get("bertrank", {})) for t, r in results.items()]
     rss = ["%d threads: VmHWM %s MiB" % (t, r.get("vmhwm_mib")) for t, r in b if r.get("vmhwm_mib")]
@@ -812,14 +838,11 @@ def main():
         meta["rss_note"] = ("Peak RSS of `bertrank serve` with both default models%s, after all its cells: %s."
                             % (" and the Cranfield index (%s)" % os.path.basename(a.index) if a.index else "",
                                "; ".join(rss)))
-        log(meta["rss_note"])
-    log("load average at end: " + meta["load_end"])
     md = report(a, meta, results)
     os.makedirs(os.path.dirname(a.out), exist_ok=True)
-    with open(a.out, "w") as f:
+    with open(a.out + ".tmp", "w") as f:
         f.write(md)
-    log("\n".join(sum((targets(r) for r in results.values()), [])))
-    log("wrote " + a.out)
+    os.replace(a.out + ".tmp", a.out)
 
 
 if __name__ == "__main__":

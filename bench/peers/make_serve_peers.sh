@@ -17,7 +17,9 @@
 #                   compile of llama.cpp takes 10+ minutes on 2 cores), gguf
 # and gguf/: all-MiniLM-L6-v2-f32.gguf, ms-marco-MiniLM-L-12-v2-f32.gguf (when convertible);
 # onnx/<model>/: the HF folder's files (symlinks) + model.onnx exported by optimum-cli, because
-# infinity's optimum engine wants an .onnx file in the model folder (it does not export).
+# infinity's optimum engine wants an .onnx file in the model folder (it does not export); exported
+# as a plain transformers BertModel (last_hidden_state), which is what infinity pools: the
+# sentence-transformers export has token_embeddings / sentence_embedding outputs instead.
 # Each step logs to $root/logs/ and writes its outcome to $root/status/STEP; a failed step does not
 # stop the others. bench_server.py prints these outcomes next to its results.
 #
@@ -134,8 +136,8 @@ step_onnx() {
     log="$root/logs/onnx-$m.log"
     if [ ! -s "$out/model.onnx" ]; then
       rm -rf "$out.tmp"
-      if ! "$inf/bin/optimum-cli" export onnx --model "$repo/weights/hf/$m" --task "$task" "$out.tmp" \
-           > "$log" 2>&1; then
+      if ! "$inf/bin/optimum-cli" export onnx --model "$repo/weights/hf/$m" --task "$task" \
+           --library-name transformers "$out.tmp" > "$log" 2>&1; then
         note "onnx $m: FAILED, see $log ($(tail -n 1 "$log"))"
         continue
       fi
