@@ -15,8 +15,9 @@ fi
 t0=$(date +%s)
 cmake --build "$build" -j "$(nproc)" --target bertrank bertrank_tests
 echo "clang_build: build took $(( $(date +%s) - t0 )) s"
-# Kernels against the reference, tokenizer goldens, readers, index, model and C API: ~1 min.
-regex=${CLANG_TEST_REGEX:-'^(Isa/)?(WordPiece|TokenizerGolden|KernelsIsa|KernelsDispatch|GemmQ8Isa|Metrics|CApi|Bm25|DocsIo|Smart|Safetensors|ModelFile|IndexFile|IndexFlat|IndexIvf|IndexScan|BiEncoder|CrossEncoder)[./]'}
+# Kernels against the reference, tokenizer goldens, readers, index, model, C API and the server
+# (transport, store, routes): ~1 min.
+regex=${CLANG_TEST_REGEX:-'^(Isa/)?(WordPiece|TokenizerGolden|KernelsIsa|KernelsDispatch|GemmQ8Isa|Metrics|CApi|Bm25|DocsIo|Smart|Safetensors|ModelFile|IndexFile|IndexFlat|IndexIvf|IndexScan|BiEncoder|CrossEncoder|Http|Store|Service)[./]'}
 t0=$(date +%s)
 exclude=${CLANG_TEST_EXCLUDE:-Parity}
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -R "$regex" -E "$exclude" --timeout 300
