@@ -164,7 +164,7 @@ TEST(HttpParser, MalformedIs400) {
       "GET /x HTTP/1.1\r\nBad Name: v\r\n\r\n",
       "GET /x HTTP/1.1\r\nName : v\r\n\r\n",
       "GET /x HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",  // obs-fold
-      "GET /x HTTP/1.1\r\nA: b\x01" "c\r\n\r\n",
+      ("GET /x HTTP/1.1\r\nA: b\x01" "c\r\n\r\n"),  // split so that \x01 ends before the c
       "POST /x HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
       "POST /x HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
       "POST /x HTTP/1.1\r\nContent-Length: +1\r\n\r\n",
