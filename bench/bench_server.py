@@ -523,8 +523,10 @@ class Infinity(Engine):
             # 0.0.78 hands optimum 2.x the .onnx path it globbed, which optimum compares with bare
             # file names ("Could not find any ONNX files with target file name /abs/model.onnx"), so
             # only a model in the working directory loads: the bi-encoder alone, no rerank.
+            # Its pooling must be named: "auto" picks CLS for this folder (cosine 0.48 with the
+            # model's mean-pooled embedding).
             self.cwd = os.path.join(self.args.peers, "onnx", BI)
-            models = ["--model-id", ".", "--served-model-name", BI]
+            models = ["--model-id", ".", "--served-model-name", BI, "--pooling-method", "mean"]
         else:
             hf = os.path.join(REPO, "weights", "hf")
             models = ["--model-id", os.path.join(hf, BI), "--served-model-name", BI,
