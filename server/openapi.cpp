@@ -220,7 +220,7 @@ const char* const kOpenApi = R"JSON({
           "properties": {
             "documents": {"type": "array", "minItems": 1, "maxItems": 32, "items": {"type": "object",
               "required": ["text"], "properties": {
-                "id": {"type": "integer", "nullable": true, "minimum": 0, "description": "absent: the next free id"},
+                "id": {"type": "integer", "nullable": true, "minimum": 0, "maximum": 9223372036854775807, "description": "absent: the next free id"},
                 "text": {"type": "string"},
                 "meta": {"type": "object", "nullable": true}}}}
           }}}}},
@@ -237,7 +237,7 @@ const char* const kOpenApi = R"JSON({
     },
     "/documents/{id}": {
       "parameters": [{"name": "id", "in": "path", "required": true,
-                      "schema": {"type": "integer", "minimum": 0, "maximum": 999999999999999999}}],
+                      "schema": {"type": "integer", "minimum": 0, "maximum": 9223372036854775807}}],
       "get": {
         "summary": "one document's text and metadata",
         "responses": {

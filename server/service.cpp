@@ -704,9 +704,13 @@ struct Service::Impl {
   }
 
   static int64_t document_id(const std::string& s) {
-    if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
-      invalid("the document id must be an integer >= 0, not '" + s.substr(0, 40) + "'");
-    return std::stoll(s);
+    // Digits only, at most INT64_MAX (what a body "id" may be).
+    uint64_t v = 0;
+    bool ok = !s.empty() && s.size() <= 19 && s.find_first_not_of("0123456789") == std::string::npos;
+    for (size_t i = 0; ok && i < s.size(); ++i) v = v * 10 + uint64_t(s[i] - '0');  // 19 digits < 2^64
+    if (!ok || v > uint64_t(INT64_MAX))
+      invalid("the document id must be an integer between 0 and 9223372036854775807, not '" + s.substr(0, 40) + "'");
+    return int64_t(v);
   }
 
   HttpResponse route_get_document(const std::string& id_text) {

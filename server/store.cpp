@@ -504,7 +504,7 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
     const std::string at = "documents[" + std::to_string(i) + "]";
     if (d.id < -1) throw std::invalid_argument(at + ": id " + std::to_string(d.id) + " is negative");
     if (d.id >= 0 && !given.insert(d.id).second)
-      throw std::invalid_argument(at + ": id " + std::to_string(d.id) + " is given twice");
+      throw DocumentConflict(at + ": id " + std::to_string(d.id) + " is given twice");
     std::string why;
     if (!meta_ok(d.meta, &why)) throw std::invalid_argument(at + ".meta " + why);
   }
@@ -529,7 +529,7 @@ std::vector<int64_t> DocumentStore::add(const std::vector<StoreDocument>& docs, 
     if (id >= 0 && s.present(id))
       throw already_present(i, id);
     if (id < 0) {
-      if (next == INT64_MAX) throw std::invalid_argument("no free document id left");
+      if (next == INT64_MAX) throw DocumentConflict("no free document id left");
       id = ++next;
     }
     a.ids.push_back(id);

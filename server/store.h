@@ -63,8 +63,9 @@ struct StoreOptions {
 // start). The WAL's record checksum; exposed for tests.
 uint32_t store_crc32(const void* data, size_t n, uint32_t crc = 0);
 
-// Thrown by add() for an id already in the index (the server answers 409 Conflict); an id given
-// twice in one call is a plain std::invalid_argument.
+// Thrown by add() for an id already in the index or given twice in one call: two documents claim
+// one id (the server answers 409 Conflict; a JSON schema cannot say "unique ids", so a request
+// that is valid by the schema gets the status a schema-valid request may get).
 class DocumentConflict : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
@@ -85,8 +86,8 @@ class DocumentStore {
   auto read(F&& f) const;
 
   // Adds documents (all or nothing); returns their ids. Throws bertrank::Error (engine) or
-  // DocumentConflict (an id present) or std::invalid_argument (an id given twice) before anything
-  // is logged.
+  // DocumentConflict (an id present, or given twice) or std::invalid_argument (a bad meta) before
+  // anything is logged.
   std::vector<int64_t> add(const std::vector<StoreDocument>& docs, const bertrank_embed_params& params);
   // Removes the ids present; returns how many were.
   size_t remove(const std::vector<int64_t>& ids);

@@ -673,10 +673,10 @@ TEST(ServiceDocuments, AddGetSearchDelete) {
     EXPECT_TRUE(body_of(call(s, "GET", "/documents/10"))["meta"].is_null());
     EXPECT_EQ(call(s, "GET", "/documents/999").status, 404);
     EXPECT_EQ(call(s, "GET", "/documents/abc").status, 422);
-    // An id already in the index is a conflict (409); the same id twice in one request is invalid (422).
+    // An id already in the index, or twice in one request, is a conflict (409).
     EXPECT_EQ(call(s, "POST", "/documents", json{{"documents", {{{"id", 10}, {"text", "dup"}}}}}.dump()).status, 409);
     EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": [{"id": 77, "text": "a"}, {"id": 77, "text": "b"}]})").status,
-              422);
+              409);
     EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": [{"id": -1, "text": "x"}]})").status, 422);
     EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": [{"text": 3}]})").status, 422);
     EXPECT_EQ(call(s, "POST", "/documents", R"({"documents": []})").status, 422);

@@ -2,7 +2,7 @@
 # schemathesis (property-based API testing, PyPI) against the server's own /openapi.json, every
 # check on (status codes, content types, headers and bodies must match the document; no 5xx),
 # for a fixed time budget. Exit 0 only with 0 failures.
-#   tests/server/schemathesis.sh [seconds (default 90)]
+#   tests/server/schemathesis.sh [seconds (default 90)]     (SCHEMATHESIS_SEED: default 1)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -29,7 +29,7 @@ cd "$tmp"
 set +e
 "$venv/bin/schemathesis" --no-color run "http://127.0.0.1:$port/openapi.json" --checks all --max-time "$secs" \
   -H "Authorization: Bearer $key" \
-  --workers 1 --seed 1 >"$build/schemathesis.log" 2>&1
+  --workers 1 --seed "${SCHEMATHESIS_SEED:-1}" >"$build/schemathesis.log" 2>&1
 rc=$?
 tail -80 "$build/schemathesis.log"
 echo "(the whole report: $build/schemathesis.log)"
