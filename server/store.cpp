@@ -32,15 +32,20 @@ constexpr uint8_t kOpAdd = 1, kOpRemove = 2;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
+// Little-endian fixed-width integers, whatever the host's byte order: the one decoder of the log's
+// record headers (load_le) and payloads (Reader).
+template <class T>
+T load_le(const uint8_t* p) {
+  T v = 0;
+  for (size_t i = 0; i < sizeof(T); ++i) v = T(v | T(T(p[i]) << (8 * i)));
+  return v;
+}
+
 class Writer {
  public:
   void u8(uint8_t v) { b_.push_back(v); }
-  void u32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) b_.push_back(uint8_t(v >> (8 * i)));
-  }
-  void u64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) b_.push_back(uint8_t(v >> (8 * i)));
-  }
+  void u32(uint32_t v) { le(v); }
+  void u64(uint64_t v) { le(v); }
   void f32(float f) {
     uint32_t v;
     std::memcpy(&v, &f, 4);
@@ -53,6 +58,10 @@ class Writer {
   std::vector<uint8_t>& buf() { return b_; }
 
  private:
+  template <class T>
+  void le(T v) {
+    for (size_t i = 0; i < sizeof(T); ++i) b_.push_back(uint8_t(v >> (8 * i)));
+  }
   std::vector<uint8_t> b_;
 };
 
@@ -60,28 +69,9 @@ class Writer {
 class Reader {
  public:
   Reader(const uint8_t* p, size_t n) : p_(p), n_(n) {}
-  bool u8(uint8_t* v) {
-    if (n_ < 1) return false;
-    *v = *p_++;
-    --n_;
-    return true;
-  }
-  bool u32(uint32_t* v) {
-    if (n_ < 4) return false;
-    *v = 0;
-    for (int i = 0; i < 4; ++i) *v |= uint32_t(p_[i]) << (8 * i);
-    p_ += 4;
-    n_ -= 4;
-    return true;
-  }
-  bool u64(uint64_t* v) {
-    if (n_ < 8) return false;
-    *v = 0;
-    for (int i = 0; i < 8; ++i) *v |= uint64_t(p_[i]) << (8 * i);
-    p_ += 8;
-    n_ -= 8;
-    return true;
-  }
+  bool u8(uint8_t* v) { return le(v); }
+  bool u32(uint32_t* v) { return le(v); }
+  bool u64(uint64_t* v) { return le(v); }
   bool i64(int64_t* v) {
     uint64_t u;
     if (!u64(&u)) return false;
@@ -105,20 +95,18 @@ class Reader {
   size_t left() const { return n_; }
 
  private:
+  template <class T>
+  bool le(T* v) {
+    if (n_ < sizeof(T)) return false;
+    *v = load_le<T>(p_);
+    p_ += sizeof(T);
+    n_ -= sizeof(T);
+    return true;
+  }
   const uint8_t* p_;
   size_t n_;
 };
 
-uint64_t load_u64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= uint64_t(p[i]) << (8 * i);
-  return v;
-}
-uint32_t load_u32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t(p[i]) << (8 * i);
-  return v;
-}
 
 // A whole record around a payload.
 std::vector<uint8_t> make_record(const std::vector<uint8_t>& payload) {
@@ -136,12 +124,12 @@ std::vector<uint8_t> make_record(const std::vector<uint8_t>& payload) {
 bool record_at(const std::vector<uint8_t>& b, size_t at, const uint8_t** payload, size_t* payload_len, size_t* end) {
   if (b.size() - at < kHeaderBytes) return false;
   const uint8_t* h = b.data() + at;
-  if (load_u32(h) != kMagic) return false;
-  const uint64_t len = load_u64(h + 4);
+  if (load_le<uint32_t>(h) != kMagic) return false;
+  const uint64_t len = load_le<uint64_t>(h + 4);
   size_t total;
   if (len > uint64_t(SIZE_MAX) || add_overflows(size_t(len), kHeaderBytes, &total) || total > b.size() - at)
     return false;
-  if (store_crc32(h + kHeaderBytes, size_t(len), store_crc32(h + 4, 8)) != load_u32(h + 12)) return false;
+  if (store_crc32(h + kHeaderBytes, size_t(len), store_crc32(h + 4, 8)) != load_le<uint32_t>(h + 12)) return false;
   *payload = h + kHeaderBytes;
   *payload_len = size_t(len);
   *end = at + total;
